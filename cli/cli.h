@@ -1,0 +1,16 @@
+/* cli — private declarations shared by the nslock subcommands. */
+#ifndef NSL_CLI_H
+#define NSL_CLI_H
+
+/* Exit statuses of SPEC 9. */
+enum {
+    NSL_EXIT_OK = 0,
+    NSL_EXIT_FAIL = 1,    /* a lock not granted, validation errors */
+    NSL_EXIT_USAGE = 2,   /* usage, unreadable file, connection error */
+};
+
+int nsl_cmd_validate(int argc, char **argv);
+int nsl_cmd_resolve(int argc, char **argv);
+int nsl_cmd_map(int argc, char **argv);
+
+#endif

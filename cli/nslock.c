@@ -1,0 +1,47 @@
+/* nslock — the command-line entry point: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"validate", nsl_cmd_validate, "check configuration files, compiler-style"},
+    {"resolve",  nsl_cmd_resolve,  "show the databases a lock name lands in, and why"},
+    {"map",      nsl_cmd_map,      "show a namespace's effective map (name ranges -> database)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: nslock COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\nRun 'nslock COMMAND --help' for the options of one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return NSL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return NSL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("nslock %s\n", NSL_VERSION);
+        return NSL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (!strcmp(argv[1], subcommands[i].name))
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "nslock: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return NSL_EXIT_USAGE;
+}

@@ -1,0 +1,133 @@
+/* config — the YAML configuration of SPEC 2, loaded with libyaml.
+ *
+ * This module knows YAML and the schema: keys, types, defaults, required
+ * keys, duplicate keys, number ranges. It keeps the line and column of every
+ * value so that later stages (namespaces/, mapping/) can report their own
+ * findings — unknown databases, bad subscript ranges, overlaps — at the
+ * right place in the same diagnostics list. It knows nothing of lock names.
+ */
+#ifndef NSL_CONFIG_H
+#define NSL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- diagnostics ------------------------------------------------------ */
+
+typedef enum nsl_diag_level {
+    NSL_DIAG_ERROR,
+    NSL_DIAG_WARNING,
+} nsl_diag_level;
+
+typedef struct nsl_diag {
+    nsl_diag_level level;
+    char *file;    /* owned copy */
+    int line;      /* 1-based; 0 when the problem has no position */
+    int col;       /* 1-based; 0 when unknown */
+    char *message; /* owned, no trailing newline */
+} nsl_diag;
+
+typedef struct nsl_diags {
+    nsl_diag *items;
+    size_t count;
+    size_t capacity;
+} nsl_diags;
+
+/* A source position, for every value a later stage may complain about. */
+typedef struct nsl_pos {
+    int line;
+    int col;
+} nsl_pos;
+
+void nsl_diags_init(nsl_diags *d);
+void nsl_diags_free(nsl_diags *d);
+void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
+                   nsl_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+size_t nsl_diags_count(const nsl_diags *d, nsl_diag_level level);
+/* Sorts by file, line, column (stable), so reports read top to bottom. */
+void nsl_diags_sort(nsl_diags *d);
+/* "FILE:LINE:COL: error: MESSAGE" one per line (position parts omitted when 0). */
+void nsl_diags_print(const nsl_diags *d, FILE *out);
+/* A JSON array of {"file","line","column","severity","message"}. */
+void nsl_diags_print_json(const nsl_diags *d, FILE *out);
+
+/* ---- the configuration ------------------------------------------------ */
+
+typedef struct nsl_cfg_database {
+    char *name;      /* as written; compared case-insensitively */
+    char *directory;
+    nsl_pos pos;     /* of the name (the mapping key) */
+    nsl_pos directory_pos;
+} nsl_cfg_database;
+
+/* One line of a namespace's `map:`. The rule text is kept verbatim; mapping/
+ * parses it (`MyGlobal(15)`, `Orders(1):(1000)`, `Log*`). */
+typedef struct nsl_cfg_mapping {
+    char *rule;      /* the key as written */
+    char *database;  /* the target as written */
+    nsl_pos pos;     /* of the key */
+    nsl_pos database_pos;
+} nsl_cfg_mapping;
+
+typedef struct nsl_cfg_namespace {
+    char *name;
+    char *globals;   /* database name as written */
+    nsl_pos pos;
+    nsl_pos globals_pos;
+    nsl_cfg_mapping *map;
+    size_t map_count;
+} nsl_cfg_namespace;
+
+typedef struct nsl_config {
+    char *file;                     /* path, or "<default>" for the embedded one */
+
+    uint32_t max_entries;           /* lock_table.max_entries, default 1000000 */
+    uint32_t escalation_threshold;  /* default 1000 */
+    uint32_t deadlock_check_ms;     /* default 1000; 0 disables */
+    uint32_t max_session_entries;   /* lock_table.max_session_entries, default 1000000 */
+
+    char *socket;                   /* server.socket or NULL (default path chosen by server) */
+    char *listen;                   /* server.listen or NULL (TCP off) */
+    char *token_file;               /* server.token_file or NULL */
+    char *admin_group;              /* server.admin_group or NULL */
+    uint32_t max_pending;           /* server.max_pending: pipelined requests per session, default 1024 */
+    uint32_t recovery_grace_s;      /* server.recovery_grace_s, default 10 */
+    nsl_pos listen_pos;
+    nsl_pos token_file_pos;
+
+    char *default_namespace;        /* NULL: the first namespace */
+    nsl_pos default_namespace_pos;
+    char *local_locks;              /* NULL: the default namespace's globals database */
+    nsl_pos local_locks_pos;
+
+    nsl_cfg_database *databases;
+    size_t database_count;
+    nsl_cfg_namespace *namespaces;
+    size_t namespace_count;
+} nsl_config;
+
+typedef enum nsl_config_status {
+    NSL_CONFIG_OK = 0,          /* loaded; warnings may have been added */
+    NSL_CONFIG_INVALID = 1,     /* loaded, but errors were added to diags */
+    NSL_CONFIG_UNREADABLE = 2,  /* not readable or not YAML; *out is NULL */
+} nsl_config_status;
+
+/* Loads and checks the schema. On NSL_CONFIG_OK or NSL_CONFIG_INVALID *out
+ * is a configuration (possibly partial) that the caller frees. Every problem
+ * goes to diags; none is printed. */
+nsl_config_status nsl_config_load_file(const char *path, nsl_config **out,
+                                       nsl_diags *diags);
+nsl_config_status nsl_config_load_buffer(const char *name, const char *text,
+                                         size_t len, nsl_config **out,
+                                         nsl_diags *diags);
+
+/* The embedded default: database USER (./data/user), namespace USER. */
+nsl_config *nsl_config_default(void);
+/* The embedded default as YAML text (what `nslock validate` would accept). */
+const char *nsl_config_default_yaml(void);
+
+void nsl_config_free(nsl_config *cfg);
+
+#endif
