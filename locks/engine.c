@@ -1,0 +1,975 @@
+/* locks/engine.c — owners, commands, the wait queue, timeouts, transactions.
+ *
+ * Every public entry point does its work, then settles (serves the waiters
+ * that releases let in, and resumes the commands they belonged to), then
+ * delivers the callbacks that piled up. The FIFO of waiting requests is
+ * served in arrival order; a request is granted when no other owner holds
+ * anything in its way and no earlier waiting request of another owner
+ * conflicts with it (SPEC 6.6).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "locks/engine_internal.h"
+
+#define NO_TIME UINT64_MAX
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        abort();
+    return q;
+}
+
+void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)
+{
+    if (!e->cb.notice)
+        return;
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    e->cb.notice(e->ctx, kind, text);
+}
+
+static lk_owner *owner_find(const nsl_engine *e, nsl_owner_id id)
+{
+    lk_owner *o = NULL;
+    HASH_FIND(hh, e->owners, &id, sizeof id, o);
+    return o;
+}
+
+static void push_event(nsl_engine *e, lk_owner *o, const nsl_lock_result *r)
+{
+    if (e->event_count == e->event_capacity) {
+        e->event_capacity = e->event_capacity ? e->event_capacity * 2 : 16;
+        e->events = xrealloc(e->events, e->event_capacity * sizeof *e->events);
+    }
+    e->events[e->event_count].owner = o->id;
+    e->events[e->event_count++].result = *r;
+}
+
+static void queue_resume(nsl_engine *e, lk_owner *o)
+{
+    if (o->resume_queued)
+        return;
+    o->resume_queued = true;
+    o->resume_next = NULL;
+    if (e->resume_tail)
+        e->resume_tail->resume_next = o;
+    else
+        e->resume_head = o;
+    e->resume_tail = o;
+}
+
+/* ---- the deadline heap --------------------------------------------------- */
+
+static uint64_t heap_key(const lk_request *r)
+{
+    return r->deadline < r->check_at ? r->deadline : r->check_at;
+}
+
+static void heap_swap(nsl_engine *e, size_t i, size_t j)
+{
+    lk_request *t = e->heap[i];
+    e->heap[i] = e->heap[j];
+    e->heap[j] = t;
+    e->heap[i]->heap_index = i;
+    e->heap[j]->heap_index = j;
+}
+
+static void heap_fix(nsl_engine *e, size_t i)
+{
+    while (i > 0 && heap_key(e->heap[(i - 1) / 2]) > heap_key(e->heap[i])) {
+        heap_swap(e, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < e->heap_count && heap_key(e->heap[l]) < heap_key(e->heap[m]))
+            m = l;
+        if (r < e->heap_count && heap_key(e->heap[r]) < heap_key(e->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(e, i, m);
+        i = m;
+    }
+}
+
+static void heap_push(nsl_engine *e, lk_request *r)
+{
+    if (e->heap_count == e->heap_capacity) {
+        e->heap_capacity = e->heap_capacity ? e->heap_capacity * 2 : 16;
+        e->heap = xrealloc(e->heap, e->heap_capacity * sizeof *e->heap);
+    }
+    r->heap_index = e->heap_count;
+    e->heap[e->heap_count++] = r;
+    heap_fix(e, r->heap_index);
+}
+
+static void heap_remove(nsl_engine *e, lk_request *r)
+{
+    size_t i = r->heap_index;
+    e->heap_count--;
+    if (i != e->heap_count) {
+        e->heap[i] = e->heap[e->heap_count];
+        e->heap[i]->heap_index = i;
+        heap_fix(e, i);
+    }
+}
+
+/* ---- engine and owners ---------------------------------------------------- */
+
+void nsl_engine_options_default(nsl_engine_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->max_entries = 1000000;
+    opt->escalation_threshold = 1000;
+    opt->deadlock_check_ms = 1000;
+}
+
+nsl_engine *nsl_engine_new(const nsl_engine_options *opt, const nsl_resolver *resolver,
+                           const nsl_engine_callbacks *cb, void *ctx)
+{
+    nsl_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->opt = *opt;
+    e->resolver = resolver;
+    if (cb)
+        e->cb = *cb;
+    e->ctx = ctx;
+    e->database_count = (uint32_t)nsl_registry_database_count(nsl_resolver_registry(resolver));
+    e->roots = calloc(e->database_count ? e->database_count : 1, sizeof *e->roots);
+    if (!e->roots) {
+        free(e);
+        return NULL;
+    }
+    for (uint32_t db = 0; db < e->database_count; db++) {
+        e->roots[db] = calloc(1, sizeof *e->roots[db]);
+        if (!e->roots[db])
+            abort();
+        e->roots[db]->db = (uint16_t)db;
+        e->roots[db]->depth = ROOT_DEPTH;
+    }
+    e->next_owner = 1;
+    e->last_token = opt->first_token;
+    return e;
+}
+
+static void request_free(nsl_engine *e, lk_request *r);
+static void release_everything(nsl_engine *e, lk_owner *o);
+
+void nsl_engine_free(nsl_engine *e)
+{
+    if (!e)
+        return;
+    lk_owner *o, *tmp;
+    HASH_ITER(hh, e->owners, o, tmp) {
+        if (o->waiting)
+            request_free(e, o->waiting);
+        release_everything(e, o);
+        HASH_DEL(e->owners, o);
+        free(o->rest_args);
+        free(o->rest_items);
+        free(o);
+    }
+    for (uint32_t db = 0; db < e->database_count; db++)
+        free(e->roots[db]);
+    free(e->roots);
+    free(e->heap);
+    free(e->events);
+    free(e->scratch);
+    free(e);
+}
+
+nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id)
+{
+    lk_owner *o = calloc(1, sizeof *o);
+    if (!o)
+        abort();
+    o->id = e->next_owner++;
+    o->namespace_id = namespace_id;
+    o->last_test = -1;
+    HASH_ADD(hh, e->owners, id, sizeof o->id, o);
+    return o->id;
+}
+
+nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id)
+{
+    lk_owner *o = owner_find(e, id);
+    if (!o)
+        return NSL_NOTFOUND;
+    if (namespace_id >= nsl_registry_namespace_count(nsl_resolver_registry(e->resolver)))
+        return NSL_NAMESPACE;
+    o->namespace_id = namespace_id;
+    return NSL_OK;
+}
+
+uint32_t nsl_engine_owner_namespace(const nsl_engine *e, nsl_owner_id id)
+{
+    const lk_owner *o = owner_find(e, id);
+    return o ? o->namespace_id : 0;
+}
+
+bool nsl_engine_owner_exists(const nsl_engine *e, nsl_owner_id id)
+{
+    return owner_find(e, id) != NULL;
+}
+
+bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id id)
+{
+    const lk_owner *o = owner_find(e, id);
+    return o && o->waiting;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void parts_unpin(nsl_engine *e, lk_part *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        parts[i].node->pins--;
+    for (size_t i = 0; i < n; i++)
+        lk_node_prune(e, parts[i].node);
+}
+
+static void request_register(lk_request *r, int delta)
+{
+    for (uint32_t i = 0; i < r->part_count; i++)
+        lk_register_wait(r->parts[i].node, r->parts[i].mode, delta);
+}
+
+/* Takes r out of the queue and frees it; nothing is delivered. */
+static void request_free(nsl_engine *e, lk_request *r)
+{
+    request_register(r, -1);
+    heap_remove(e, r);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        e->fifo_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        e->fifo_tail = r->prev;
+    e->waiters--;
+    r->owner->waiting = NULL;
+    parts_unpin(e, r->parts, r->part_count);
+    free(r->parts);
+    free(r);
+}
+
+static void command_finish(nsl_engine *e, lk_owner *o, nsl_lock_result *res)
+{
+    o->busy = false;
+    o->rest_count = o->rest_next = 0;
+    (void)e;
+    (void)res;
+}
+
+void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
+                     const char *message, uint64_t now)
+{
+    lk_owner *o = r->owner;
+    (void)now;
+    request_free(e, r);
+    e->dirty = true;     /* those queued behind it may go now */
+    if (code == NSL_OK) {
+        o->last_test = test;
+        o->last_token = 0;
+        queue_resume(e, o);
+        return;
+    }
+    nsl_lock_result res = {.code = code, .test = -1};
+    snprintf(res.message, sizeof res.message, "%s", message ? message : nsl_code_text(code));
+    command_finish(e, o, &res);
+    push_event(e, o, &res);
+}
+
+/* The owner already holds, at the node or above, a mode that covers this
+ * one: granting cannot hurt anyone queued, so FIFO order does not apply. */
+static bool owner_covers(const lk_node *n, const lk_owner *o, int mode)
+{
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
+        const lk_holder *h = lk_holder_find(a, o);
+        unsigned m = h ? lk_holder_modes(h) : 0;
+        if ((m & (1u << MODE_X)) || (mode == MODE_S && (m & (1u << MODE_S))))
+            return true;
+    }
+    return false;
+}
+
+static bool absorbable(const lk_part *p, const lk_owner *o)
+{
+    if (!p->escalating || p->node->depth == 0)
+        return false;
+    const lk_holder *ph = lk_holder_find(p->node->parent, o);
+    return ph && ph->esc[p->mode];
+}
+
+typedef enum { TRY_GRANT, TRY_WAIT, TRY_FULL } try_outcome;
+
+static try_outcome parts_try(const nsl_engine *e, const lk_owner *o,
+                             const lk_part *parts, size_t n, bool queued)
+{
+    uint64_t needed = 0;
+    bool blocked = false;
+    for (size_t i = 0; i < n && !blocked; i++) {
+        const lk_part *p = &parts[i];
+        if (absorbable(p, o))
+            continue;
+        const lk_holder *h = lk_holder_find(p->node, o);
+        if (!h || !lk_holder_modes(h))
+            needed++;
+        if (lk_blocked_by_holders(p->node, o, p->mode))
+            blocked = true;
+        else if (lk_blocked_by_waiters(p->node, p->mode) && !owner_covers(p->node, o, p->mode))
+            blocked = true;
+    }
+    (void)queued;
+    if (blocked)
+        return TRY_WAIT;
+    if (e->entries + needed > e->opt.max_entries)
+        return TRY_FULL;
+    return TRY_GRANT;
+}
+
+static uint64_t parts_grant(nsl_engine *e, lk_owner *o, lk_part *parts, size_t n,
+                            uint32_t namespace_id, uint64_t now)
+{
+    uint64_t token = ++e->last_token;
+    e->stats.grants++;
+    for (size_t i = 0; i < n; i++) {
+        lk_part *p = &parts[i];
+        if (lk_escalated_absorb(e, p, o))
+            continue;
+        lk_holder *h = lk_holder_get(e, p->node, o);
+        unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+        int slot = type_slot(p->mode, p->escalating);
+        if (h->deferred[slot])
+            h->deferred[slot]--;         /* locking again leaves the delock state */
+        else
+            h->count[slot]++;
+        if (!old_modes) {
+            h->token = token;
+            h->since = now;
+            h->namespace_id = namespace_id;
+        }
+        lk_holder_changed(e, h, old_modes, old_ebits);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lk_part *p = &parts[i];
+        if (!p->escalating || p->node->depth == 0)
+            continue;
+        lk_holder *ph = lk_holder_find(p->node->parent, o);
+        if (ph && ph->child_e[p->mode] > e->opt.escalation_threshold)
+            lk_escalate_maybe(e, ph, p->mode, now);
+    }
+    return token;
+}
+
+static void table_full_episode(nsl_engine *e)
+{
+    if (e->table_full)
+        return;
+    e->table_full = true;
+    e->stats.table_full_episodes++;
+    lk_notice(e, NSL_NOTICE_TABLE_FULL, "LOCK TABLE FULL (%llu entries)",
+              (unsigned long long)e->opt.max_entries);
+}
+
+/* Resolves the items of one argument into (node, mode) parts in
+ * e->scratch, pinning the nodes. */
+static nsl_code parts_build(nsl_engine *e, lk_owner *o, const nsl_lock_item *items,
+                            size_t item_count, size_t *count, nsl_lock_result *res)
+{
+    nsl_resolution resolution;
+    nsl_error err;
+    size_t n = 0;
+    for (size_t i = 0; i < item_count; i++) {
+        const nsl_lock_item *it = &items[i];
+        if (nsl_resolve(e->resolver, o->namespace_id, &it->name, &resolution, &err) != NSL_OK) {
+            parts_unpin(e, e->scratch, n);
+            res->code = err.code;
+            snprintf(res->message, sizeof res->message, "%s", err.message);
+            return err.code;
+        }
+        if (n + resolution.count > e->scratch_capacity) {
+            e->scratch_capacity = (n + resolution.count) * 2;
+            e->scratch = xrealloc(e->scratch, e->scratch_capacity * sizeof *e->scratch);
+        }
+        int mode = it->types & NSL_TYPE_SHARED ? MODE_S : MODE_X;
+        for (uint32_t d = 0; d < resolution.count; d++) {
+            lk_part *p = &e->scratch[n++];
+            p->node = lk_node_get(e, resolution.dbs[d].db, &it->name.key, true);
+            p->node->pins++;
+            p->mode = (uint8_t)mode;
+            p->escalating = (it->types & NSL_TYPE_ESCALATING) && it->name.key.nsubs > 0;
+            p->types = it->types;
+        }
+    }
+    *count = n;
+    return NSL_OK;
+}
+
+static nsl_code parts_check_limits(const nsl_engine *e, const lk_owner *o,
+                                   const lk_part *parts, size_t n, nsl_lock_result *res)
+{
+    uint64_t new_entries = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lk_holder *h = lk_holder_find(parts[i].node, o);
+        int slot = type_slot(parts[i].mode, parts[i].escalating);
+        if (h && h->count[slot] >= NSL_MAX_LOCK_COUNT && !h->deferred[slot]) {
+            res->code = NSL_LIMIT;
+            snprintf(res->message, sizeof res->message,
+                     "lock count would exceed %d", NSL_MAX_LOCK_COUNT);
+            return NSL_LIMIT;
+        }
+        if (!h || !lk_holder_modes(h))
+            new_entries++;
+    }
+    if (e->opt.max_owner_entries && o->entries + new_entries > e->opt.max_owner_entries) {
+        res->code = NSL_LIMIT;
+        snprintf(res->message, sizeof res->message,
+                 "session would hold more than %u entries", e->opt.max_owner_entries);
+        return NSL_LIMIT;
+    }
+    return NSL_OK;
+}
+
+/* One argument that takes locks. */
+static nsl_engine_status lock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_item *items,
+                                  size_t item_count, int64_t timeout_ms, uint64_t now,
+                                  nsl_lock_result *res)
+{
+    size_t n;
+    if (parts_build(e, o, items, item_count, &n, res) != NSL_OK)
+        return NSL_DONE;
+    if (parts_check_limits(e, o, e->scratch, n, res) != NSL_OK) {
+        parts_unpin(e, e->scratch, n);
+        return NSL_DONE;
+    }
+    try_outcome t = parts_try(e, o, e->scratch, n, false);
+    if (t == TRY_GRANT) {
+        o->last_token = parts_grant(e, o, e->scratch, n, o->namespace_id, now);
+        o->last_test = 1;
+        parts_unpin(e, e->scratch, n);
+        return NSL_DONE;
+    }
+    if (t == TRY_FULL)
+        table_full_episode(e);
+    if (timeout_ms == 0) {
+        o->last_test = 0;
+        o->last_token = 0;
+        parts_unpin(e, e->scratch, n);
+        return NSL_DONE;
+    }
+    lk_request *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->parts = malloc(n * sizeof *r->parts);
+    if (!r->parts)
+        abort();
+    memcpy(r->parts, e->scratch, n * sizeof *r->parts);   /* the pins move with them */
+    r->part_count = (uint32_t)n;
+    r->owner = o;
+    r->namespace_id = o->namespace_id;
+    r->seq = ++e->next_seq;
+    r->enqueued = now;
+    r->deadline = timeout_ms < 0 ? NO_TIME : now + (uint64_t)timeout_ms;
+    r->check_at = e->opt.deadlock_check_ms ? now + e->opt.deadlock_check_ms : NO_TIME;
+    r->full = t == TRY_FULL;
+    request_register(r, +1);
+    r->prev = e->fifo_tail;
+    if (e->fifo_tail)
+        e->fifo_tail->next = r;
+    else
+        e->fifo_head = r;
+    e->fifo_tail = r;
+    heap_push(e, r);
+    e->waiters++;
+    o->waiting = r;
+    res->ticket = r->seq;
+    return NSL_QUEUED;
+}
+
+/* ---- releasing ------------------------------------------------------------- */
+
+static void holder_zero(nsl_engine *e, lk_holder *h)
+{
+    unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+    memset(h->count, 0, sizeof h->count);
+    memset(h->deferred, 0, sizeof h->deferred);
+    for (int m = 0; m < 2; m++) {
+        if (h->esc[m]) {
+            lk_fpset_free(&h->esc[m]->children);
+            free(h->esc[m]);
+            h->esc[m] = NULL;
+        }
+    }
+    e->dirty = true;
+    lk_holder_changed(e, h, old_modes, old_ebits);
+}
+
+static void release_everything(nsl_engine *e, lk_owner *o)
+{
+    while (o->held)
+        holder_zero(e, o->held);
+}
+
+/* A bare LOCK: outside a transaction everything goes now; inside, every
+ * lock goes into the delock state (SPEC 6.8). */
+static void release_all(nsl_engine *e, lk_owner *o)
+{
+    if (!o->tlevel) {
+        release_everything(e, o);
+        return;
+    }
+    for (lk_holder *h = o->held; h; h = h->owner_next) {
+        memcpy(h->deferred, h->count, sizeof h->deferred);
+        for (int m = 0; m < 2; m++) {
+            if (h->esc[m]) {
+                h->esc[m]->deferred = h->esc[m]->count;
+                lk_fpset_free(&h->esc[m]->children);
+            }
+        }
+    }
+}
+
+static void unlock_one(nsl_engine *e, lk_owner *o, uint32_t db, const nsl_key *key,
+                       uint8_t types)
+{
+    int mode = types & NSL_TYPE_SHARED ? MODE_S : MODE_X;
+    bool escalating = (types & NSL_TYPE_ESCALATING) != 0;
+    int slot = type_slot(mode, escalating);
+    bool in_tx = o->tlevel > 0 && !(types & NSL_TYPE_IMMEDIATE);
+    bool defer_always = in_tx && (types & NSL_TYPE_DEFERRED);
+
+    lk_node *n = lk_node_get(e, db, key, false);
+    lk_holder *h = n ? lk_holder_find(n, o) : NULL;
+    if (h && h->count[slot] > h->deferred[slot]) {
+        unsigned held = (unsigned)(h->count[slot] - h->deferred[slot]);
+        if (defer_always || (in_tx && held == 1)) {
+            h->deferred[slot]++;
+            return;
+        }
+        unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+        h->count[slot]--;
+        e->dirty = true;
+        lk_holder_changed(e, h, old_modes, old_ebits);
+        return;
+    }
+    if (!escalating || key->nsubs == 0)
+        return;
+    lk_node *parent = n ? n->parent : NULL;
+    if (!parent) {
+        nsl_key up;
+        nsl_key_truncate(key, key->nsubs - 1u, &up);
+        parent = lk_node_get(e, db, &up, false);
+    }
+    if (parent) {
+        size_t start = key->end[key->nsubs - 1];
+        lk_escalated_release(e, parent, key->bytes + start, key->len - start, o, mode,
+                             in_tx, defer_always);
+    }
+}
+
+static nsl_code unlock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_item *items,
+                           size_t item_count, nsl_lock_result *res)
+{
+    nsl_resolution resolution;
+    nsl_error err;
+    for (size_t i = 0; i < item_count; i++) {
+        if (nsl_resolve(e->resolver, o->namespace_id, &items[i].name, &resolution, &err) != NSL_OK) {
+            res->code = err.code;
+            snprintf(res->message, sizeof res->message, "%s", err.message);
+            return err.code;
+        }
+        for (uint32_t d = 0; d < resolution.count; d++)
+            unlock_one(e, o, resolution.dbs[d].db, &items[i].name.key, items[i].types);
+    }
+    return NSL_OK;
+}
+
+/* The outermost transaction ended: delocked counts go now. */
+static void transaction_end(nsl_engine *e, lk_owner *o)
+{
+    lk_holder *next;
+    for (lk_holder *h = o->held; h; h = next) {
+        next = h->owner_next;
+        bool any = false;
+        for (int t = 0; t < T_COUNT; t++)
+            any |= h->deferred[t] != 0;
+        for (int m = 0; m < 2; m++)
+            any |= h->esc[m] && h->esc[m]->deferred;
+        if (!any)
+            continue;
+        unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+        for (int t = 0; t < T_COUNT; t++) {
+            h->count[t] = (uint16_t)(h->count[t] - h->deferred[t]);
+            h->deferred[t] = 0;
+        }
+        for (int m = 0; m < 2; m++) {
+            lk_escalated *esc = h->esc[m];
+            if (!esc)
+                continue;
+            esc->count -= esc->deferred;
+            esc->deferred = 0;
+            if (!esc->count) {
+                lk_fpset_free(&esc->children);
+                free(esc);
+                h->esc[m] = NULL;
+            }
+        }
+        e->dirty = true;
+        lk_holder_changed(e, h, old_modes, old_ebits);
+    }
+}
+
+/* ---- commands ---------------------------------------------------------------- */
+
+/* Keeps the arguments after a queued one, for when it completes. */
+static void save_rest(lk_owner *o, const nsl_lock_arg *args, const nsl_lock_item *items,
+                      size_t from, size_t to)
+{
+    size_t nargs = to - from, nitems = 0;
+    for (size_t i = from; i < to; i++)
+        nitems += args[i].item_count;
+    if (nargs > o->rest_capacity) {
+        o->rest_capacity = nargs;
+        o->rest_args = xrealloc(o->rest_args, nargs * sizeof *o->rest_args);
+    }
+    if (nitems > o->rest_items_capacity) {
+        o->rest_items_capacity = nitems;
+        o->rest_items = xrealloc(o->rest_items, nitems * sizeof *o->rest_items);
+    }
+    size_t k = 0;
+    for (size_t i = from; i < to; i++) {
+        nsl_lock_arg *a = &o->rest_args[i - from];
+        *a = args[i];
+        memcpy(o->rest_items + k, items + args[i].first_item,
+               args[i].item_count * sizeof *items);
+        a->first_item = k;
+        k += args[i].item_count;
+    }
+    o->rest_count = nargs;
+    o->rest_next = 0;
+}
+
+/* Runs arguments [start, count) of a command. */
+static nsl_engine_status drive(nsl_engine *e, lk_owner *o, const nsl_lock_arg *args,
+                               const nsl_lock_item *items, size_t count, size_t start,
+                               uint64_t now, nsl_lock_result *res)
+{
+    for (size_t i = start; i < count; i++) {
+        const nsl_lock_arg *a = &args[i];
+        const nsl_lock_item *its = items + a->first_item;
+        if (a->op == NSL_OP_REMOVE) {
+            if (unlock_arg(e, o, its, a->item_count, res) != NSL_OK)
+                goto failed;
+            continue;
+        }
+        if (a->op == NSL_OP_SIMPLE)
+            release_all(e, o);
+        if (a->item_count == 0)
+            continue;
+        nsl_engine_status st = lock_arg(e, o, its, a->item_count, a->timeout_ms, now, res);
+        if (st == NSL_QUEUED) {
+            if (args == o->rest_args)
+                o->rest_next = i + 1;
+            else
+                save_rest(o, args, items, i + 1, count);
+            return NSL_QUEUED;
+        }
+        if (res->code != NSL_OK)
+            goto failed;
+    }
+    res->code = NSL_OK;
+    res->test = o->last_test;
+    res->token = o->last_test == 1 ? o->last_token : 0;
+    res->message[0] = '\0';
+    command_finish(e, o, res);
+    return NSL_DONE;
+failed:
+    res->test = -1;
+    res->token = 0;
+    command_finish(e, o, res);
+    return NSL_DONE;
+}
+
+/* Grants every waiting request that may go, in arrival order. */
+static void serve_waiters(nsl_engine *e, uint64_t now)
+{
+    /* Unregister everyone, then re-register those that stay, so that each
+     * request is checked against the earlier waiters only. */
+    for (lk_request *r = e->fifo_head; r; r = r->next)
+        request_register(r, -1);
+    bool any_full = false;
+    lk_request *next;
+    for (lk_request *r = e->fifo_head; r; r = next) {
+        next = r->next;
+        try_outcome t = parts_try(e, r->owner, r->parts, r->part_count, true);
+        if (t != TRY_GRANT) {
+            r->full = t == TRY_FULL;
+            any_full |= r->full;
+            request_register(r, +1);
+            continue;
+        }
+        lk_owner *o = r->owner;
+        uint64_t token = parts_grant(e, o, r->parts, r->part_count, r->namespace_id, now);
+        request_register(r, +1);     /* request_free takes it off again */
+        request_free(e, r);
+        o->last_test = 1;
+        o->last_token = token;
+        queue_resume(e, o);
+    }
+    if (e->table_full && !any_full && e->entries < e->opt.max_entries) {
+        e->table_full = false;
+        lk_notice(e, NSL_NOTICE_TABLE_ROOM, "lock table has room again (%llu entries)",
+                  (unsigned long long)e->entries);
+    }
+}
+
+static void resume(nsl_engine *e, lk_owner *o, uint64_t now)
+{
+    nsl_lock_result res;
+    memset(&res, 0, sizeof res);
+    if (drive(e, o, o->rest_args, o->rest_items, o->rest_count, o->rest_next, now, &res) == NSL_DONE)
+        push_event(e, o, &res);
+}
+
+static void settle(nsl_engine *e, uint64_t now)
+{
+    while (e->dirty || e->resume_head) {
+        if (e->dirty) {
+            e->dirty = false;
+            if (e->fifo_head)
+                serve_waiters(e, now);
+        }
+        while (e->resume_head) {
+            lk_owner *o = e->resume_head;
+            e->resume_head = o->resume_next;
+            if (!e->resume_head)
+                e->resume_tail = NULL;
+            o->resume_queued = false;
+            resume(e, o, now);
+        }
+    }
+}
+
+static void deliver(nsl_engine *e)
+{
+    if (e->delivering)
+        return;
+    e->delivering = true;
+    for (size_t i = 0; i < e->event_count; i++) {
+        lk_event ev = e->events[i];   /* the array may grow during the call */
+        if (e->cb.done)
+            e->cb.done(e->ctx, ev.owner, &ev.result);
+    }
+    e->event_count = 0;
+    e->delivering = false;
+}
+
+static nsl_engine_status start_command(nsl_engine *e, lk_owner *o, const nsl_lock_arg *args,
+                                       const nsl_lock_item *items, size_t count,
+                                       uint64_t now, nsl_lock_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->test = -1;
+    if (o->busy) {
+        res->code = NSL_COMMAND;
+        snprintf(res->message, sizeof res->message,
+                 "the session already has a command waiting");
+        return NSL_DONE;
+    }
+    o->busy = true;
+    o->last_test = -1;
+    o->last_token = 0;
+    nsl_engine_status st = drive(e, o, args, items, count, 0, now, res);
+    settle(e, now);
+    deliver(e);
+    return st;
+}
+
+nsl_engine_status nsl_engine_execute(nsl_engine *e, nsl_owner_id owner,
+                                     const nsl_lock_command *cmd, uint64_t now,
+                                     nsl_lock_result *res)
+{
+    lk_owner *o = owner_find(e, owner);
+    if (!o) {
+        memset(res, 0, sizeof *res);
+        res->test = -1;
+        res->code = NSL_NOTFOUND;
+        snprintf(res->message, sizeof res->message, "no owner %u", owner);
+        return NSL_DONE;
+    }
+    if (cmd->arg_count == 0) {
+        /* bare LOCK: release everything */
+        static const nsl_lock_arg release = {.op = NSL_OP_SIMPLE};
+        return start_command(e, o, &release, NULL, 1, now, res);
+    }
+    return start_command(e, o, cmd->args, cmd->items, cmd->arg_count, now, res);
+}
+
+nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner, nsl_lock_op op,
+                                  const nsl_lock_item *items, size_t item_count,
+                                  int64_t timeout_ms, uint64_t now, nsl_lock_result *res)
+{
+    nsl_lock_arg arg = {.op = op, .first_item = 0, .item_count = item_count,
+                        .timeout_ms = timeout_ms, .has_timeout = timeout_ms >= 0};
+    lk_owner *o = owner_find(e, owner);
+    if (!o) {
+        memset(res, 0, sizeof *res);
+        res->test = -1;
+        res->code = NSL_NOTFOUND;
+        snprintf(res->message, sizeof res->message, "no owner %u", owner);
+        return NSL_DONE;
+    }
+    return start_command(e, o, &arg, items, 1, now, res);
+}
+
+void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now)
+{
+    lk_owner *o = owner_find(e, owner);
+    if (!o)
+        return;
+    if (o->waiting) {
+        request_free(e, o->waiting);
+        e->dirty = true;
+    }
+    release_everything(e, o);
+    if (o->resume_queued) {     /* only possible from a nested call */
+        lk_owner **pp = &e->resume_head;
+        lk_owner *prev = NULL;
+        while (*pp != o) {
+            prev = *pp;
+            pp = &(*pp)->resume_next;
+        }
+        *pp = o->resume_next;
+        if (e->resume_tail == o)
+            e->resume_tail = prev;
+    }
+    HASH_DEL(e->owners, o);
+    free(o->rest_args);
+    free(o->rest_items);
+    free(o);
+    settle(e, now);
+    deliver(e);
+}
+
+/* ---- transactions ---------------------------------------------------------------- */
+
+nsl_code nsl_engine_tstart(nsl_engine *e, nsl_owner_id owner)
+{
+    lk_owner *o = owner_find(e, owner);
+    if (!o)
+        return NSL_NOTFOUND;
+    if (o->tlevel >= 127)
+        return NSL_LIMIT;
+    o->tlevel++;
+    return NSL_OK;
+}
+
+static nsl_code transaction_pop(nsl_engine *e, nsl_owner_id owner, unsigned levels,
+                                uint64_t now)
+{
+    lk_owner *o = owner_find(e, owner);
+    if (!o)
+        return NSL_NOTFOUND;
+    if (!o->tlevel)
+        return NSL_COMMAND;
+    o->tlevel = levels && levels < o->tlevel ? o->tlevel - levels : 0;
+    if (!o->tlevel)
+        transaction_end(e, o);
+    settle(e, now);
+    deliver(e);
+    return NSL_OK;
+}
+
+nsl_code nsl_engine_tcommit(nsl_engine *e, nsl_owner_id owner, uint64_t now)
+{
+    return transaction_pop(e, owner, 1, now);
+}
+
+nsl_code nsl_engine_trollback(nsl_engine *e, nsl_owner_id owner, unsigned levels, uint64_t now)
+{
+    return transaction_pop(e, owner, levels, now);
+}
+
+unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner)
+{
+    const lk_owner *o = owner_find(e, owner);
+    return o ? o->tlevel : 0;
+}
+
+/* ---- time ---------------------------------------------------------------------- */
+
+void nsl_engine_tick(nsl_engine *e, uint64_t now)
+{
+    while (e->heap_count && heap_key(e->heap[0]) <= now) {
+        lk_request *r = e->heap[0];
+        if (r->deadline <= now) {
+            e->stats.timeouts++;
+            lk_request_fail(e, r, NSL_OK, 0, NULL, now);
+            continue;
+        }
+        r->check_at = now + e->opt.deadlock_check_ms;
+        heap_fix(e, r->heap_index);
+        lk_deadlock_check(e, r, now);
+    }
+    settle(e, now);
+    deliver(e);
+}
+
+uint64_t nsl_engine_next_deadline(const nsl_engine *e)
+{
+    return e->heap_count ? heap_key(e->heap[0]) : NO_TIME;
+}
+
+/* ---- administration ---------------------------------------------------------------- */
+
+size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
+                         const nsl_key *key, uint64_t now)
+{
+    size_t removed = 0;
+    lk_owner *o, *tmp;
+    uint8_t buf[NSL_MAX_KEY_BYTES];
+    HASH_ITER(hh, e->owners, o, tmp) {
+        if (owner && o->id != owner)
+            continue;
+        lk_holder *next;
+        for (lk_holder *h = o->held; h; h = next) {
+            next = h->owner_next;
+            if (db >= 0 && h->node->db != db)
+                continue;
+            if (key) {
+                size_t len = lk_node_key(h->node, buf, sizeof buf);
+                if (len != key->len || memcmp(buf, key->bytes, len))
+                    continue;
+            }
+            holder_zero(e, h);
+            removed++;
+        }
+    }
+    settle(e, now);
+    deliver(e);
+    return removed;
+}
+
+void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out)
+{
+    *out = e->stats;
+    out->entries = e->entries;
+    out->max_entries = e->opt.max_entries;
+    out->owners = HASH_COUNT(e->owners);
+    out->waiters = e->waiters;
+    out->last_token = e->last_token;
+}

@@ -1,0 +1,207 @@
+/* locks — the engine's private data structures, shared by its files.
+ *
+ * Per database, a tree of nodes created on demand: the name part (`^G`) and
+ * then one node per subscript. Every node of every database lives in one
+ * uthash table keyed by (parent pointer, encoded subscript bytes), so
+ * finding a name costs one hash look-up per level. A node knows what is held
+ * *at* it (per-owner holders) and how much is held and waited for *below*
+ * it, so a conflict check walks up the ancestors and reads counters:
+ * O(depth), whatever the size of the table.
+ */
+#ifndef NSL_LOCKS_ENGINE_INTERNAL_H
+#define NSL_LOCKS_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "locks/locks.h"
+
+enum { MODE_X = 0, MODE_S = 1 };         /* exclusive, shared */
+
+/* Count slots of a holder: mode x escalating. */
+enum { T_X = 0, T_XE = 1, T_S = 2, T_SE = 3, T_COUNT = 4 };
+
+static inline int type_slot(int mode, bool escalating)
+{
+    return mode * 2 + (escalating ? 1 : 0);
+}
+
+typedef struct lk_node lk_node;
+typedef struct lk_holder lk_holder;
+typedef struct lk_owner lk_owner;
+typedef struct lk_request lk_request;
+
+/* A multiset of 64-bit fingerprints (open addressing, linear probing):
+ * the children an escalated lock stands for (SPEC 6.7). */
+typedef struct lk_fpset {
+    uint64_t *slots;         /* 0 empty, 1 deleted, else fingerprint */
+    uint32_t capacity;       /* power of two, or 0 */
+    uint32_t used;           /* live + deleted */
+    uint32_t live;
+} lk_fpset;
+
+/* An escalated lock held on a parent node, in one mode. */
+typedef struct lk_escalated {
+    uint32_t count;          /* children it stands for (still held) */
+    uint32_t deferred;       /* of those, released at transaction end */
+    lk_fpset children;
+} lk_escalated;
+
+/* One owner's record at one node: its direct holds, and its holds below
+ * (intention counts). */
+struct lk_holder {
+    lk_holder *node_next;               /* holders at the same node */
+    lk_holder *owner_prev, *owner_next; /* owner's list of direct holders */
+    lk_node *node;
+    lk_owner *owner;
+    uint16_t count[T_COUNT];            /* held counts by type */
+    uint16_t deferred[T_COUNT];         /* of those, in delock state */
+    uint32_t below[2];                  /* this owner's holders below holding X / S */
+    uint32_t child_e[2];                /* children holding E locks in X / S */
+    lk_escalated *esc[2];               /* escalated lock in X / S, or NULL */
+    uint32_t namespace_id;              /* where the first grant came from */
+    uint64_t token;                     /* fencing token of the first grant */
+    uint64_t since;
+};
+
+struct lk_node {
+    UT_hash_handle hh;
+    lk_holder *holders;
+    uint32_t held[2];                   /* owners holding X / S directly here */
+    uint32_t below[2];                  /* holders below holding X / S (all owners) */
+    uint32_t wait_here[2];              /* waiting parts at this node, X / S */
+    uint32_t wait_below[2];             /* waiting parts strictly below */
+    uint32_t children;                  /* nodes whose parent this is */
+    uint32_t pins;                      /* request parts pointing here */
+    uint16_t db;
+    uint16_t part_len;
+    uint8_t depth;                      /* 0: the name node; root sentinels: 0xFF */
+    lk_node *parent;                    /* the hash key starts here ... */
+    uint8_t part[];                     /* ... and goes on with the part bytes */
+};
+
+#define ROOT_DEPTH 0xFF
+
+/* One (database, node, mode) a request asks for. */
+typedef struct lk_part {
+    lk_node *node;
+    uint8_t mode;
+    uint8_t escalating;
+    uint8_t types;                      /* NSL_TYPE_* as written */
+} lk_part;
+
+struct lk_request {
+    lk_owner *owner;
+    lk_request *prev, *next;            /* the FIFO of all waiting requests */
+    lk_part *parts;
+    uint32_t part_count;
+    uint32_t namespace_id;
+    uint64_t seq;                       /* arrival order; the ticket */
+    uint64_t enqueued;
+    uint64_t deadline;                  /* UINT64_MAX: none */
+    uint64_t check_at;                  /* next deadlock check; UINT64_MAX: none */
+    size_t heap_index;
+    bool full;                          /* waiting for room in the table */
+};
+
+struct lk_owner {
+    UT_hash_handle hh;
+    nsl_owner_id id;
+    uint32_t namespace_id;
+    unsigned tlevel;
+    lk_holder *held;                    /* holders with direct holds */
+    uint64_t entries;
+    lk_request *waiting;
+    /* A command in progress: the arguments after the queued one. */
+    bool busy;
+    nsl_lock_arg *rest_args;
+    size_t rest_count, rest_next, rest_capacity;
+    nsl_lock_item *rest_items;
+    size_t rest_items_capacity;
+    int last_test;
+    uint64_t last_token;
+    uint32_t mark;                      /* deadlock search */
+    lk_owner *resume_next;
+    bool resume_queued;
+};
+
+typedef struct lk_event {
+    nsl_owner_id owner;
+    nsl_lock_result result;
+} lk_event;
+
+struct nsl_engine {
+    nsl_engine_options opt;
+    const nsl_resolver *resolver;
+    nsl_engine_callbacks cb;
+    void *ctx;
+
+    lk_node *nodes;                     /* uthash: every node of every database */
+    lk_node **roots;                    /* per database sentinel, not in the hash */
+    uint32_t database_count;
+
+    lk_owner *owners;                   /* uthash by id */
+    nsl_owner_id next_owner;
+
+    lk_request *fifo_head, *fifo_tail;  /* waiting requests, arrival order */
+    uint64_t waiters;
+    uint64_t next_seq;
+    lk_request **heap;                  /* by min(deadline, check_at) */
+    size_t heap_count, heap_capacity;
+
+    uint64_t entries;
+    uint64_t last_token;
+    bool table_full;                    /* in a LOCK TABLE FULL episode */
+    bool dirty;                         /* something was released: serve waiters */
+
+    lk_owner *resume_head, *resume_tail;
+    lk_event *events;
+    size_t event_count, event_capacity;
+    bool delivering;
+
+    lk_part *scratch;                   /* parts of the request being tried */
+    size_t scratch_capacity;
+
+    uint32_t mark_epoch;
+    nsl_engine_stats stats;
+};
+
+/* table.c — nodes, holders, conflicts */
+lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create);
+void lk_node_prune(nsl_engine *e, lk_node *n);
+lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o);
+lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o);
+unsigned lk_holder_modes(const lk_holder *h);
+unsigned lk_holder_ebits(const lk_holder *h);
+void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits);
+bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode);
+bool lk_blocked_by_waiters(const lk_node *n, int mode);
+void lk_register_wait(lk_node *n, int mode, int delta);
+bool lk_node_covers(const lk_node *ancestor, const lk_node *n);
+size_t lk_node_key(const lk_node *n, uint8_t *buf, size_t cap);
+
+/* escalate.c */
+uint64_t lk_fingerprint(const uint8_t *part, size_t len);
+void lk_fpset_add(lk_fpset *s, uint64_t fp);
+bool lk_fpset_remove(lk_fpset *s, uint64_t fp);
+void lk_fpset_free(lk_fpset *s);
+void lk_escalate_maybe(nsl_engine *e, lk_holder *parent_holder, int mode, uint64_t now);
+bool lk_escalated_absorb(nsl_engine *e, const lk_part *p, lk_owner *o);
+bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
+                          size_t len, lk_owner *o, int mode, bool defer_final,
+                          bool defer_always);
+
+/* deadlock.c */
+size_t lk_request_blockers(const nsl_engine *e, const lk_request *r,
+                           nsl_owner_id *out, size_t cap);
+void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now);
+
+/* engine.c — used by the files above */
+void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
+                     const char *message, uint64_t now);
+void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,175 @@
+/* locks — the lock engine (SPEC 6, 7).
+ *
+ * A pure single-threaded state machine: no I/O, no threads, no clock reads.
+ * The caller creates owners (sessions), hands them LOCK commands already
+ * parsed by mapping/, and feeds the engine the time. A command either
+ * completes at once (granted, timed out, released, or an error) or is
+ * queued; a queued command completes later, during some engine call, through
+ * the `done` callback: when a release lets it in, when its timeout passes at
+ * a tick, or when deadlock detection picks it as the victim.
+ *
+ * Callbacks are delivered after the engine's state is consistent, at the
+ * end of the public call that caused them; they may call back into the
+ * engine (the nested call's own callbacks are delivered by the outer loop).
+ *
+ * Time is milliseconds on any monotonic scale the caller likes.
+ */
+#ifndef NSL_LOCKS_H
+#define NSL_LOCKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mapping/mapping.h"
+
+#define NSL_MAX_LOCK_COUNT 32766     /* per type, per entry (IRIS <MAX LOCKS>) */
+
+typedef struct nsl_engine nsl_engine;
+typedef uint32_t nsl_owner_id;       /* 0 is never a valid owner */
+
+typedef struct nsl_engine_options {
+    uint64_t max_entries;            /* table entries; beyond it requests wait */
+    uint32_t escalation_threshold;   /* more than this many E children escalate */
+    uint32_t deadlock_check_ms;      /* 0 disables deadlock detection */
+    uint32_t max_owner_entries;      /* per owner; beyond it LIMIT (0: no limit) */
+    uint64_t first_token;            /* fencing tokens start after this value */
+} nsl_engine_options;
+
+/* Defaults of SPEC 2 (1,000,000 entries, threshold 1000, 1000 ms). */
+void nsl_engine_options_default(nsl_engine_options *opt);
+
+/* The outcome of one command. */
+typedef struct nsl_lock_result {
+    nsl_code code;       /* NSL_OK, or why the command failed */
+    int test;            /* $TEST of the last argument that takes locks:
+                            1 granted, 0 timed out; -1 when none took locks */
+    uint64_t token;      /* fencing token of that grant (test == 1) */
+    uint64_t ticket;     /* set when the command was queued */
+    char message[240];   /* error detail: the deadlock cycle, the limit hit */
+} nsl_lock_result;
+
+typedef enum nsl_engine_status {
+    NSL_DONE,            /* *result holds the outcome */
+    NSL_QUEUED,          /* result->ticket identifies it; `done` will follow */
+} nsl_engine_status;
+
+typedef enum nsl_notice {
+    NSL_NOTICE_TABLE_FULL,      /* once per episode: "LOCK TABLE FULL" */
+    NSL_NOTICE_TABLE_ROOM,      /* the episode ended */
+    NSL_NOTICE_DEADLOCK,        /* a victim was chosen; text names the cycle */
+    NSL_NOTICE_ESCALATION,      /* children were replaced by their parent */
+} nsl_notice;
+
+typedef struct nsl_engine_callbacks {
+    /* A queued command completed. */
+    void (*done)(void *ctx, nsl_owner_id owner, const nsl_lock_result *result);
+    /* Something an operator should see in the log. May be NULL. */
+    void (*notice)(void *ctx, nsl_notice kind, const char *text);
+} nsl_engine_callbacks;
+
+/* The engine borrows resolver (and through it the registry). */
+nsl_engine *nsl_engine_new(const nsl_engine_options *opt,
+                           const nsl_resolver *resolver,
+                           const nsl_engine_callbacks *cb, void *ctx);
+void nsl_engine_free(nsl_engine *e);
+
+/* ---- owners ------------------------------------------------------------- */
+
+/* A new owner in namespace ns. Ids increase and are never reused. */
+nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id);
+/* Switches the namespace later lock names resolve in. */
+nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id owner,
+                                        uint32_t namespace_id);
+uint32_t nsl_engine_owner_namespace(const nsl_engine *e, nsl_owner_id owner);
+/* SPEC 6.9: everything the owner holds or waits for goes at once; waiters
+ * behind it are served. Its queued command gets no callback. */
+void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now);
+bool nsl_engine_owner_exists(const nsl_engine *e, nsl_owner_id owner);
+/* True while the owner has a queued command. */
+bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id owner);
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* Runs a parsed LOCK command (SPEC 5, 6) for owner: its arguments left to
+ * right, each with its own timeout. An owner runs one command at a time:
+ * while one is queued, another gets NSL_COMMAND. */
+nsl_engine_status nsl_engine_execute(nsl_engine *e, nsl_owner_id owner,
+                                     const nsl_lock_command *cmd, uint64_t now,
+                                     nsl_lock_result *result);
+
+/* One argument given as structured items (names already parsed). */
+nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner,
+                                  nsl_lock_op op, const nsl_lock_item *items,
+                                  size_t item_count, int64_t timeout_ms,
+                                  uint64_t now, nsl_lock_result *result);
+
+/* Transactions (SPEC 6.8). TROLLBACK with levels == 0 ends all levels. */
+nsl_code nsl_engine_tstart(nsl_engine *e, nsl_owner_id owner);
+nsl_code nsl_engine_tcommit(nsl_engine *e, nsl_owner_id owner, uint64_t now);
+nsl_code nsl_engine_trollback(nsl_engine *e, nsl_owner_id owner,
+                              unsigned levels, uint64_t now);
+unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner);
+
+/* ---- time ------------------------------------------------------------------ */
+
+/* Fires the timeouts and deadlock checks due at `now`. */
+void nsl_engine_tick(nsl_engine *e, uint64_t now);
+/* The earliest time tick() has something to do; UINT64_MAX when nothing. */
+uint64_t nsl_engine_next_deadline(const nsl_engine *e);
+
+/* ---- administration ------------------------------------------------------- */
+
+/* Removes held entries matching every given criterion (owner 0, db < 0 or
+ * key NULL mean "any"); waiters are served. Returns the number removed. */
+size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
+                         const nsl_key *key, uint64_t now);
+
+typedef struct nsl_engine_stats {
+    uint64_t entries, max_entries;
+    uint64_t owners, waiters;
+    uint64_t grants, escalations, deadlocks, timeouts;
+    uint64_t table_full_episodes;
+    uint64_t last_token;
+} nsl_engine_stats;
+
+void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out);
+
+/* ---- the table view (SPEC 7) --------------------------------------------- */
+
+typedef struct nsl_view_filter {
+    int64_t database;        /* < 0: any */
+    int64_t namespace_id;    /* < 0: any */
+    nsl_owner_id owner;      /* 0: any */
+    const char *name_prefix; /* prefix of the canonical name; NULL: any */
+    bool no_waiters;
+} nsl_view_filter;
+
+void nsl_view_filter_init(nsl_view_filter *f);
+
+typedef struct nsl_view_row {
+    uint32_t database;
+    nsl_owner_id owner;
+    uint32_t namespace_id;
+    bool waiting;
+    char mode[64];             /* ModeCount: "Exclusive/2->Delock", "WaitShared" */
+    char *name;                /* canonical reference, no namespace part */
+    uint8_t *key;              /* encoded name, for ordering */
+    uint16_t key_len;
+    uint64_t since;            /* time of the first grant / of the wait */
+    uint64_t token;            /* 0 for waiting rows */
+    nsl_owner_id *blockers;    /* waiting rows: owners it waits for */
+    size_t blocker_count;
+} nsl_view_row;
+
+typedef struct nsl_view {
+    nsl_view_row *rows;        /* sorted: database, name collation, owner */
+    size_t count;
+} nsl_view;
+
+/* A snapshot of the table. */
+nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter,
+                         nsl_view *out);
+void nsl_view_free(nsl_view *v);
+
+#endif

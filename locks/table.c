@@ -1,0 +1,305 @@
+/* locks/table.c — the node tree, holders and the O(depth) conflict checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "locks/engine_internal.h"
+
+/* FNV-1a: keys are short (a pointer and a few subscript bytes). */
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                \
+    do {                                                                    \
+        const unsigned char *hp_ = (const unsigned char *)(keyptr);         \
+        unsigned hv_ = 2166136261u;                                         \
+        for (unsigned i_ = 0; i_ < (unsigned)(keylen); i_++)                \
+            hv_ = (hv_ ^ hp_[i_]) * 16777619u;                              \
+        (hashv) = hv_;                                                      \
+    } while (0)
+
+#define NODE_KEY(n) ((const void *)&(n)->parent)
+#define NODE_KEYLEN(n) (sizeof(lk_node *) + (n)->part_len)
+
+static lk_node *node_find(const nsl_engine *e, lk_node *parent,
+                          const uint8_t *part, size_t len)
+{
+    struct {
+        lk_node *parent;
+        uint8_t part[NSL_MAX_KEY_BYTES];
+    } probe;
+    probe.parent = parent;
+    memcpy(probe.part, part, len);
+    lk_node *found = NULL;
+    HASH_FIND(hh, e->nodes, &probe, sizeof(lk_node *) + len, found);
+    return found;
+}
+
+static lk_node *node_create(nsl_engine *e, lk_node *parent, const uint8_t *part,
+                            size_t len)
+{
+    lk_node *n = calloc(1, sizeof *n + len);
+    if (!n)
+        abort();   /* the engine does not run on after memory is gone */
+    n->parent = parent;
+    n->db = parent->db;
+    n->depth = parent->depth == ROOT_DEPTH ? 0 : (uint8_t)(parent->depth + 1);
+    n->part_len = (uint16_t)len;
+    memcpy(n->part, part, len);
+    parent->children++;
+    HASH_ADD_KEYPTR(hh, e->nodes, NODE_KEY(n), NODE_KEYLEN(n), n);
+    return n;
+}
+
+lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create)
+{
+    lk_node *n = e->roots[db];
+    size_t start = 0;
+    for (unsigned level = 0; level <= key->nsubs; level++) {
+        size_t end = key->end[level];
+        lk_node *child = node_find(e, n, key->bytes + start, end - start);
+        if (!child) {
+            if (!create)
+                return NULL;
+            child = node_create(e, n, key->bytes + start, end - start);
+        }
+        n = child;
+        start = end;
+    }
+    return n;
+}
+
+static bool node_unused(const lk_node *n)
+{
+    return !n->holders && !(n->children | n->pins | n->below[0] | n->below[1] |
+                            n->wait_here[0] | n->wait_here[1] | n->wait_below[0] |
+                            n->wait_below[1]);
+}
+
+/* Frees n and then its ancestors while nothing keeps them. */
+void lk_node_prune(nsl_engine *e, lk_node *n)
+{
+    while (n->depth != ROOT_DEPTH && node_unused(n)) {
+        lk_node *parent = n->parent;
+        parent->children--;
+        HASH_DELETE(hh, e->nodes, n);
+        free(n);
+        n = parent;
+    }
+}
+
+lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o)
+{
+    for (lk_holder *h = n->holders; h; h = h->node_next)
+        if (h->owner == o)
+            return h;
+    return NULL;
+}
+
+lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o)
+{
+    (void)e;
+    lk_holder *h = lk_holder_find(n, o);
+    if (h)
+        return h;
+    h = calloc(1, sizeof *h);
+    if (!h)
+        abort();
+    h->node = n;
+    h->owner = o;
+    h->node_next = n->holders;
+    n->holders = h;
+    return h;
+}
+
+unsigned lk_holder_modes(const lk_holder *h)
+{
+    unsigned m = 0;
+    if (h->count[T_X] | h->count[T_XE] || (h->esc[MODE_X] && h->esc[MODE_X]->count))
+        m |= 1u << MODE_X;
+    if (h->count[T_S] | h->count[T_SE] || (h->esc[MODE_S] && h->esc[MODE_S]->count))
+        m |= 1u << MODE_S;
+    return m;
+}
+
+/* Which modes the holder holds as escalating locks on this (child) node. */
+unsigned lk_holder_ebits(const lk_holder *h)
+{
+    return (h->count[T_XE] ? 1u << MODE_X : 0) | (h->count[T_SE] ? 1u << MODE_S : 0);
+}
+
+static bool holder_empty(const lk_holder *h)
+{
+    for (int t = 0; t < T_COUNT; t++)
+        if (h->count[t])
+            return false;
+    return !(h->below[0] | h->below[1] | h->child_e[0] | h->child_e[1]) &&
+           !h->esc[0] && !h->esc[1];
+}
+
+static void holder_unlink(lk_holder *h)
+{
+    lk_holder **pp = &h->node->holders;
+    while (*pp != h)
+        pp = &(*pp)->node_next;
+    *pp = h->node_next;
+}
+
+/* Frees h if it records nothing; returns true if it did. The node is left
+ * for the caller to prune. */
+static bool holder_release_if_empty(lk_holder *h)
+{
+    if (!holder_empty(h))
+        return false;
+    holder_unlink(h);
+    free(h);
+    return true;
+}
+
+static void owner_list_add(nsl_engine *e, lk_holder *h)
+{
+    lk_owner *o = h->owner;
+    h->owner_prev = NULL;
+    h->owner_next = o->held;
+    if (o->held)
+        o->held->owner_prev = h;
+    o->held = h;
+    o->entries++;
+    e->entries++;
+}
+
+static void owner_list_remove(nsl_engine *e, lk_holder *h)
+{
+    lk_owner *o = h->owner;
+    if (h->owner_prev)
+        h->owner_prev->owner_next = h->owner_next;
+    else
+        o->held = h->owner_next;
+    if (h->owner_next)
+        h->owner_next->owner_prev = h->owner_prev;
+    h->owner_prev = h->owner_next = NULL;
+    o->entries--;
+    e->entries--;
+}
+
+/* Adds delta to the "held below" counts of every ancestor of n, for the
+ * whole node and for owner o's record there. */
+static void propagate_below(nsl_engine *e, lk_node *n, lk_owner *o, int mode, int delta)
+{
+    for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent) {
+        a->below[mode] += (uint32_t)delta;
+        lk_holder *ah = delta > 0 ? lk_holder_get(e, a, o) : lk_holder_find(a, o);
+        ah->below[mode] += (uint32_t)delta;
+        if (delta < 0)
+            holder_release_if_empty(ah);
+    }
+}
+
+/* Brings the node's and the ancestors' counters, the owner's list and the
+ * table's entry count in line with h's new counts, then frees what is no
+ * longer used. h may be freed. */
+void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits)
+{
+    lk_node *n = h->node;
+    lk_owner *o = h->owner;
+    unsigned modes = lk_holder_modes(h);
+    unsigned ebits = lk_holder_ebits(h);
+
+    for (int m = 0; m < 2; m++) {
+        unsigned bit = 1u << m;
+        if ((modes & bit) && !(old_modes & bit)) {
+            n->held[m]++;
+            propagate_below(e, n, o, m, +1);
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        unsigned bit = 1u << m;
+        if (((ebits ^ old_ebits) & bit) && n->depth > 0) {
+            lk_holder *ph = lk_holder_get(e, n->parent, o);   /* exists: n is held below it */
+            if (ebits & bit)
+                ph->child_e[m]++;
+            else {
+                ph->child_e[m]--;
+                holder_release_if_empty(ph);
+            }
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        unsigned bit = 1u << m;
+        if (!(modes & bit) && (old_modes & bit)) {
+            n->held[m]--;
+            propagate_below(e, n, o, m, -1);
+        }
+    }
+    if (modes && !old_modes)
+        owner_list_add(e, h);
+    else if (!modes && old_modes)
+        owner_list_remove(e, h);
+    if (holder_release_if_empty(h))
+        lk_node_prune(e, n);
+}
+
+/* Does another owner hold, at n or an ancestor, or below n, something that
+ * conflicts with mode? Reads counters; walks a holder list only where a
+ * counter says another owner may hold. */
+bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode)
+{
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
+        uint32_t x = a->held[MODE_X], s = mode == MODE_X ? a->held[MODE_S] : 0;
+        if (!(x | s))
+            continue;
+        const lk_holder *mine = lk_holder_find(a, o);
+        unsigned my = mine ? lk_holder_modes(mine) : 0;
+        if (x > (my & 1u) || s > ((my >> 1) & 1u))
+            return true;
+    }
+    uint32_t bx = n->below[MODE_X], bs = mode == MODE_X ? n->below[MODE_S] : 0;
+    if (bx | bs) {
+        const lk_holder *mine = lk_holder_find(n, o);
+        uint32_t my_x = mine ? mine->below[MODE_X] : 0;
+        uint32_t my_s = mine && mode == MODE_X ? mine->below[MODE_S] : 0;
+        if (bx > my_x || bs > my_s)
+            return true;
+    }
+    return false;
+}
+
+/* Would a new request for mode at n conflict with a registered (earlier)
+ * waiting request? SPEC 6.6: it then waits behind it. */
+bool lk_blocked_by_waiters(const lk_node *n, int mode)
+{
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent)
+        if (a->wait_here[MODE_X] || (mode == MODE_X && a->wait_here[MODE_S]))
+            return true;
+    return n->wait_below[MODE_X] || (mode == MODE_X && n->wait_below[MODE_S]);
+}
+
+void lk_register_wait(lk_node *n, int mode, int delta)
+{
+    n->wait_here[mode] += (uint32_t)delta;
+    for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent)
+        a->wait_below[mode] += (uint32_t)delta;
+}
+
+/* ancestor is n or one of n's ancestors. */
+bool lk_node_covers(const lk_node *ancestor, const lk_node *n)
+{
+    if (ancestor->db != n->db || ancestor->depth > n->depth)
+        return false;
+    while (n->depth > ancestor->depth)
+        n = n->parent;
+    return n == ancestor;
+}
+
+/* The encoded key of n, by concatenating the parts from the top. */
+size_t lk_node_key(const lk_node *n, uint8_t *buf, size_t cap)
+{
+    size_t len = 0;
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent)
+        len += a->part_len;
+    if (len > cap)
+        return len;
+    size_t end = len;
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
+        end -= a->part_len;
+        memcpy(buf + end, a->part, a->part_len);
+    }
+    return len;
+}

@@ -1,0 +1,172 @@
+/* locks/view.c — the lock table as rows (SPEC 7): held entries with their
+ * IRIS-style ModeCount, and waiting requests with the owners they wait for.
+ * A snapshot for operators: it walks the whole table, never on a lock path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "locks/engine_internal.h"
+
+void nsl_view_filter_init(nsl_view_filter *f)
+{
+    memset(f, 0, sizeof *f);
+    f->database = -1;
+    f->namespace_id = -1;
+}
+
+/* "Exclusive", "Exclusive/3", "Exclusive/1+1e", "Shared_e/1001",
+ * "Exclusive->Delock", "Exclusive,Shared". */
+static void mode_count(const lk_holder *h, char *buf, size_t cap)
+{
+    static const char *const names[2] = {"Exclusive", "Shared"};
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int m = 0; m < 2; m++) {
+        const lk_escalated *esc = h->esc[m];
+        unsigned plain = h->count[type_slot(m, false)];
+        unsigned escalating = h->count[type_slot(m, true)] + (esc ? esc->count : 0);
+        unsigned deferred = h->deferred[type_slot(m, false)] +
+                            h->deferred[type_slot(m, true)] + (esc ? esc->deferred : 0);
+        if (!plain && !escalating)
+            continue;
+        if (len && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, ",");
+        if (len >= cap)
+            break;
+        if (plain && escalating)
+            len += (size_t)snprintf(buf + len, cap - len, "%s/%u+%ue", names[m], plain, escalating);
+        else if (escalating > 1)
+            len += (size_t)snprintf(buf + len, cap - len, "%s_e/%u", names[m], escalating);
+        else if (escalating)
+            len += (size_t)snprintf(buf + len, cap - len, "%s_e", names[m]);
+        else if (plain > 1)
+            len += (size_t)snprintf(buf + len, cap - len, "%s/%u", names[m], plain);
+        else
+            len += (size_t)snprintf(buf + len, cap - len, "%s", names[m]);
+        if (deferred && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "->Delock");
+    }
+}
+
+typedef struct row_list {
+    nsl_view_row *rows;
+    size_t count, capacity;
+} row_list;
+
+static nsl_view_row *row_add(row_list *l, const lk_node *n, const nsl_view_filter *f)
+{
+    uint8_t key[NSL_MAX_KEY_BYTES];
+    size_t klen = lk_node_key(n, key, sizeof key);
+    if (klen > sizeof key)
+        return NULL;
+    char name[2048];
+    nsl_key_format_bytes(key, klen, name, sizeof name);
+    if (f->name_prefix && strncmp(name, f->name_prefix, strlen(f->name_prefix)) != 0)
+        return NULL;
+    if (l->count == l->capacity) {
+        l->capacity = l->capacity ? l->capacity * 2 : 64;
+        nsl_view_row *grown = realloc(l->rows, l->capacity * sizeof *grown);
+        if (!grown)
+            return NULL;
+        l->rows = grown;
+    }
+    nsl_view_row *row = &l->rows[l->count];
+    memset(row, 0, sizeof *row);
+    row->name = strdup(name);
+    row->key = malloc(klen ? klen : 1);
+    if (!row->name || !row->key) {
+        free(row->name);
+        free(row->key);
+        return NULL;
+    }
+    memcpy(row->key, key, klen);
+    row->key_len = (uint16_t)klen;
+    row->database = n->db;
+    l->count++;
+    return row;
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const nsl_view_row *a = pa, *b = pb;
+    if (a->database != b->database)
+        return a->database < b->database ? -1 : 1;
+    int c = nsl_key_bytes_cmp(a->key, a->key_len, b->key, b->key_len);
+    if (c)
+        return c;
+    if (a->waiting != b->waiting)
+        return a->waiting ? 1 : -1;
+    if (a->owner != b->owner)
+        return a->owner < b->owner ? -1 : 1;
+    return 0;
+}
+
+static bool wanted(const nsl_view_filter *f, uint32_t db, nsl_owner_id owner, uint32_t ns)
+{
+    return (f->database < 0 || f->database == db) && (!f->owner || f->owner == owner) &&
+           (f->namespace_id < 0 || f->namespace_id == ns);
+}
+
+nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl_view *out)
+{
+    nsl_view_filter any;
+    if (!filter) {
+        nsl_view_filter_init(&any);
+        filter = &any;
+    }
+    row_list l = {0};
+    const lk_owner *o, *tmp;
+    HASH_ITER(hh, e->owners, o, tmp) {
+        for (const lk_holder *h = o->held; h; h = h->owner_next) {
+            if (!wanted(filter, h->node->db, o->id, h->namespace_id))
+                continue;
+            nsl_view_row *row = row_add(&l, h->node, filter);
+            if (!row)
+                continue;
+            row->owner = o->id;
+            row->namespace_id = h->namespace_id;
+            row->since = h->since;
+            row->token = h->token;
+            mode_count(h, row->mode, sizeof row->mode);
+        }
+    }
+    for (const lk_request *r = filter->no_waiters ? NULL : e->fifo_head; r; r = r->next) {
+        for (uint32_t i = 0; i < r->part_count; i++) {
+            const lk_part *p = &r->parts[i];
+            if (!wanted(filter, p->node->db, r->owner->id, r->namespace_id))
+                continue;
+            nsl_view_row *row = row_add(&l, p->node, filter);
+            if (!row)
+                continue;
+            row->owner = r->owner->id;
+            row->namespace_id = r->namespace_id;
+            row->waiting = true;
+            row->since = r->enqueued;
+            snprintf(row->mode, sizeof row->mode, "%s%s",
+                     p->mode == MODE_X ? "WaitExclusive" : "WaitShared",
+                     p->escalating ? "_e" : "");
+            size_t n = lk_request_blockers(e, r, NULL, 0);
+            row->blockers = calloc(n ? n : 1, sizeof *row->blockers);
+            if (row->blockers)
+                row->blocker_count = lk_request_blockers(e, r, row->blockers, n);
+        }
+    }
+    if (l.count)
+        qsort(l.rows, l.count, sizeof *l.rows, row_cmp);
+    out->rows = l.rows;
+    out->count = l.count;
+    return NSL_OK;
+}
+
+void nsl_view_free(nsl_view *v)
+{
+    for (size_t i = 0; i < v->count; i++) {
+        free(v->rows[i].name);
+        free(v->rows[i].key);
+        free(v->rows[i].blockers);
+    }
+    free(v->rows);
+    v->rows = NULL;
+    v->count = 0;
+}
