@@ -127,8 +127,7 @@ void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now)
             continue;
         }
         nsl_owner_id id = f->blockers[f->next++];
-        lk_owner *x = NULL;
-        HASH_FIND(hh, e->owners, &id, sizeof id, x);
+        lk_owner *x = lk_owner_find(e, id);
         if (x == start) {
             victim = start->waiting;
             for (size_t i = 1; i < depth; i++)

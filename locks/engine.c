@@ -16,6 +16,16 @@
 
 #define NO_TIME UINT64_MAX
 
+/* The owners table is keyed by a 32-bit id: a multiply is hash enough. */
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                  \
+    do {                                                                      \
+        uint32_t id_;                                                         \
+        memcpy(&id_, (keyptr), sizeof id_);                                   \
+        (void)(keylen);                                                       \
+        (hashv) = (unsigned)((id_ * 0x9e3779b97f4a7c15ull) >> 32);            \
+    } while (0)
+
 /* ---- small helpers ------------------------------------------------------ */
 
 static void *xrealloc(void *p, size_t n)
@@ -38,7 +48,9 @@ void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)
     e->cb.notice(e->ctx, kind, text);
 }
 
-static lk_owner *owner_find(const nsl_engine *e, nsl_owner_id id)
+/* Every look-up of the owners table goes through here: the table's hash
+ * function is this file's. */
+lk_owner *lk_owner_find(const nsl_engine *e, nsl_owner_id id)
 {
     lk_owner *o = NULL;
     HASH_FIND(hh, e->owners, &id, sizeof id, o);
@@ -159,6 +171,7 @@ nsl_engine *nsl_engine_new(const nsl_engine_options *opt, const nsl_resolver *re
         e->roots[db]->db = (uint16_t)db;
         e->roots[db]->depth = ROOT_DEPTH;
     }
+    lk_pools_init(e);
     e->next_owner = 1;
     e->last_token = opt->first_token;
     return e;
@@ -181,9 +194,11 @@ void nsl_engine_free(nsl_engine *e)
         free(o->rest_items);
         free(o);
     }
+    lk_nodes_flush(e);
     for (uint32_t db = 0; db < e->database_count; db++)
         free(e->roots[db]);
     free(e->roots);
+    lk_pools_free(e);
     free(e->heap);
     free(e->events);
     free(e->scratch);
@@ -204,7 +219,7 @@ nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id)
 
 nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id)
 {
-    lk_owner *o = owner_find(e, id);
+    lk_owner *o = lk_owner_find(e, id);
     if (!o)
         return NSL_NOTFOUND;
     if (namespace_id >= nsl_registry_namespace_count(nsl_resolver_registry(e->resolver)))
@@ -215,18 +230,18 @@ nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id id, uint32_t
 
 uint32_t nsl_engine_owner_namespace(const nsl_engine *e, nsl_owner_id id)
 {
-    const lk_owner *o = owner_find(e, id);
+    const lk_owner *o = lk_owner_find(e, id);
     return o ? o->namespace_id : 0;
 }
 
 bool nsl_engine_owner_exists(const nsl_engine *e, nsl_owner_id id)
 {
-    return owner_find(e, id) != NULL;
+    return lk_owner_find(e, id) != NULL;
 }
 
 bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id id)
 {
-    const lk_owner *o = owner_find(e, id);
+    const lk_owner *o = lk_owner_find(e, id);
     return o && o->waiting;
 }
 
@@ -782,8 +797,11 @@ static nsl_engine_status start_command(nsl_engine *e, lk_owner *o, const nsl_loc
                                        const nsl_lock_item *items, size_t count,
                                        uint64_t now, nsl_lock_result *res)
 {
-    memset(res, 0, sizeof *res);
+    res->code = NSL_OK;
     res->test = -1;
+    res->token = 0;
+    res->ticket = 0;
+    res->message[0] = '\0';
     if (o->busy) {
         res->code = NSL_COMMAND;
         snprintf(res->message, sizeof res->message,
@@ -803,7 +821,7 @@ nsl_engine_status nsl_engine_execute(nsl_engine *e, nsl_owner_id owner,
                                      const nsl_lock_command *cmd, uint64_t now,
                                      nsl_lock_result *res)
 {
-    lk_owner *o = owner_find(e, owner);
+    lk_owner *o = lk_owner_find(e, owner);
     if (!o) {
         memset(res, 0, sizeof *res);
         res->test = -1;
@@ -825,7 +843,7 @@ nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner, nsl_lock_op
 {
     nsl_lock_arg arg = {.op = op, .first_item = 0, .item_count = item_count,
                         .timeout_ms = timeout_ms, .has_timeout = timeout_ms >= 0};
-    lk_owner *o = owner_find(e, owner);
+    lk_owner *o = lk_owner_find(e, owner);
     if (!o) {
         memset(res, 0, sizeof *res);
         res->test = -1;
@@ -838,7 +856,7 @@ nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner, nsl_lock_op
 
 void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now)
 {
-    lk_owner *o = owner_find(e, owner);
+    lk_owner *o = lk_owner_find(e, owner);
     if (!o)
         return;
     if (o->waiting) {
@@ -869,7 +887,7 @@ void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now)
 
 nsl_code nsl_engine_tstart(nsl_engine *e, nsl_owner_id owner)
 {
-    lk_owner *o = owner_find(e, owner);
+    lk_owner *o = lk_owner_find(e, owner);
     if (!o)
         return NSL_NOTFOUND;
     if (o->tlevel >= 127)
@@ -881,7 +899,7 @@ nsl_code nsl_engine_tstart(nsl_engine *e, nsl_owner_id owner)
 static nsl_code transaction_pop(nsl_engine *e, nsl_owner_id owner, unsigned levels,
                                 uint64_t now)
 {
-    lk_owner *o = owner_find(e, owner);
+    lk_owner *o = lk_owner_find(e, owner);
     if (!o)
         return NSL_NOTFOUND;
     if (!o->tlevel)
@@ -906,7 +924,7 @@ nsl_code nsl_engine_trollback(nsl_engine *e, nsl_owner_id owner, unsigned levels
 
 unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner)
 {
-    const lk_owner *o = owner_find(e, owner);
+    const lk_owner *o = lk_owner_find(e, owner);
     return o ? o->tlevel : 0;
 }
 

@@ -1,9 +1,10 @@
 /* locks — the engine's private data structures, shared by its files.
  *
  * Per database, a tree of nodes created on demand: the name part (`^G`) and
- * then one node per subscript. Every node of every database lives in one
- * uthash table keyed by (parent pointer, encoded subscript bytes), so
- * finding a name costs one hash look-up per level. A node knows what is held
+ * then one node per subscript. Each node keeps its children in a uthash
+ * table keyed by their encoded subscript bytes, so finding a name costs one
+ * small hash look-up per level, and the cost does not grow with what is
+ * held elsewhere in the table (a big table elsewhere is never touched). A node knows what is held
  * *at* it (per-owner holders) and how much is held and waited for *below*
  * it, so a conflict check walks up the ancestors and reads counters:
  * O(depth), whatever the size of the table.
@@ -15,6 +16,15 @@
 #include <stdint.h>
 
 #include <uthash.h>
+
+/* Most nodes have few children: start child tables small. */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS 4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
+/* Keep chains short: a lookup is on every lock and unlock. */
+#undef HASH_BKT_CAPACITY_THRESH
+#define HASH_BKT_CAPACITY_THRESH 4U
 
 #include "locks/locks.h"
 
@@ -73,13 +83,14 @@ struct lk_node {
     uint32_t below[2];                  /* holders below holding X / S (all owners) */
     uint32_t wait_here[2];              /* waiting parts at this node, X / S */
     uint32_t wait_below[2];             /* waiting parts strictly below */
-    uint32_t children;                  /* nodes whose parent this is */
+    lk_node *children;                  /* uthash head: the child nodes */
     uint32_t pins;                      /* request parts pointing here */
     uint16_t db;
     uint16_t part_len;
     uint8_t depth;                      /* 0: the name node; root sentinels: 0xFF */
-    lk_node *parent;                    /* the hash key starts here ... */
-    uint8_t part[];                     /* ... and goes on with the part bytes */
+    uint8_t idle;                       /* parked in the engine's idle ring */
+    lk_node *parent;
+    uint8_t part[];                     /* the encoded subscript: the hash key */
 };
 
 #define ROOT_DEPTH 0xFF
@@ -132,14 +143,29 @@ typedef struct lk_event {
     nsl_lock_result result;
 } lk_event;
 
+/* A free list of equal-sized objects, carved from 64 KiB chunks: nodes and
+ * holders come and go on every lock and unlock. */
+typedef struct lk_pool {
+    size_t size;
+    void *free;
+    void **chunks;
+    size_t chunk_count, chunk_capacity;
+} lk_pool;
+
+#define IDLE_NODES 1024
+#define NODE_POOLS 4          /* part lengths up to 8, 16, 24, 32 bytes */
+
 struct nsl_engine {
     nsl_engine_options opt;
     const nsl_resolver *resolver;
     nsl_engine_callbacks cb;
     void *ctx;
 
-    lk_node *nodes;                     /* uthash: every node of every database */
-    lk_node **roots;                    /* per database sentinel, not in the hash */
+    lk_node **roots;                    /* per database sentinel, not in any table */
+    lk_pool node_pools[NODE_POOLS];
+    lk_pool holder_pool;
+    lk_node *idle[IDLE_NODES];          /* see lk_node_prune */
+    size_t idle_next;
     uint32_t database_count;
 
     lk_owner *owners;                   /* uthash by id */
@@ -169,8 +195,11 @@ struct nsl_engine {
 };
 
 /* table.c — nodes, holders, conflicts */
+void lk_pools_init(nsl_engine *e);
+void lk_pools_free(nsl_engine *e);
 lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create);
 void lk_node_prune(nsl_engine *e, lk_node *n);
+void lk_nodes_flush(nsl_engine *e);
 lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o);
 lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o);
 unsigned lk_holder_modes(const lk_holder *h);
@@ -199,6 +228,7 @@ size_t lk_request_blockers(const nsl_engine *e, const lk_request *r,
 void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now);
 
 /* engine.c — used by the files above */
+lk_owner *lk_owner_find(const nsl_engine *e, nsl_owner_id id);
 void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
                      const char *message, uint64_t now);
 void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)

@@ -4,47 +4,161 @@
 
 #include "locks/engine_internal.h"
 
-/* FNV-1a: keys are short (a pointer and a few subscript bytes). */
-#undef HASH_FUNCTION
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                \
-    do {                                                                    \
-        const unsigned char *hp_ = (const unsigned char *)(keyptr);         \
-        unsigned hv_ = 2166136261u;                                         \
-        for (unsigned i_ = 0; i_ < (unsigned)(keylen); i_++)                \
-            hv_ = (hv_ ^ hp_[i_]) * 16777619u;                              \
-        (hashv) = hv_;                                                      \
-    } while (0)
-
-#define NODE_KEY(n) ((const void *)&(n)->parent)
-#define NODE_KEYLEN(n) (sizeof(lk_node *) + (n)->part_len)
-
-static lk_node *node_find(const nsl_engine *e, lk_node *parent,
-                          const uint8_t *part, size_t len)
+/* Subscript keys are a few bytes: mix them a word at a time. */
+static inline unsigned short_key_hash(const void *key, size_t len)
 {
-    struct {
-        lk_node *parent;
-        uint8_t part[NSL_MAX_KEY_BYTES];
-    } probe;
-    probe.parent = parent;
-    memcpy(probe.part, part, len);
+    const unsigned char *p = key;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return (unsigned)h;
+}
+#undef HASH_FUNCTION
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = short_key_hash((keyptr), (size_t)(keylen)))
+
+/* Keys are a few bytes: a loop beats a call to memcmp. */
+static inline int short_keycmp(const void *a, const void *b, size_t len)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < len; i++)
+        if (x[i] != y[i])
+            return 1;
+    return 0;
+}
+#undef HASH_KEYCMP
+#define HASH_KEYCMP(a, b, n) short_keycmp((a), (b), (size_t)(n))
+
+/* ---- pools ----------------------------------------------------------------
+ * Under AddressSanitizer the pools hand out plain malloc blocks, so that a
+ * use after free is still caught. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NSL_POOLS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NSL_POOLS 0
+#endif
+#endif
+#ifndef NSL_POOLS
+#define NSL_POOLS 1
+#endif
+
+#define POOL_CHUNK (64 * 1024)
+
+static void pool_init(lk_pool *p, size_t size)
+{
+    memset(p, 0, sizeof *p);
+    p->size = (size + 7) & ~(size_t)7;
+}
+
+static void *pool_get(lk_pool *p)
+{
+    if (!NSL_POOLS) {
+        void *x = malloc(p->size);
+        if (!x)
+            abort();
+        return x;
+    }
+    if (!p->free) {
+        if (p->chunk_count == p->chunk_capacity) {
+            p->chunk_capacity = p->chunk_capacity ? p->chunk_capacity * 2 : 16;
+            p->chunks = realloc(p->chunks, p->chunk_capacity * sizeof *p->chunks);
+            if (!p->chunks)
+                abort();
+        }
+        char *chunk = malloc(POOL_CHUNK);
+        if (!chunk)
+            abort();
+        p->chunks[p->chunk_count++] = chunk;
+        for (size_t off = 0; off + p->size <= POOL_CHUNK; off += p->size) {
+            *(void **)(chunk + off) = p->free;
+            p->free = chunk + off;
+        }
+    }
+    void *x = p->free;
+    p->free = *(void **)x;
+    return x;
+}
+
+static void pool_put(lk_pool *p, void *x)
+{
+    if (!NSL_POOLS) {
+        free(x);
+        return;
+    }
+    *(void **)x = p->free;
+    p->free = x;
+}
+
+void lk_pools_init(nsl_engine *e)
+{
+    for (int i = 0; i < NODE_POOLS; i++)
+        pool_init(&e->node_pools[i], sizeof(lk_node) + 8 * (size_t)(i + 1));
+    pool_init(&e->holder_pool, sizeof(lk_holder));
+}
+
+static void pool_free(lk_pool *p)
+{
+    for (size_t i = 0; i < p->chunk_count; i++)
+        free(p->chunks[i]);
+    free(p->chunks);
+}
+
+void lk_pools_free(nsl_engine *e)
+{
+    for (int i = 0; i < NODE_POOLS; i++)
+        pool_free(&e->node_pools[i]);
+    pool_free(&e->holder_pool);
+}
+
+/* ---- nodes ------------------------------------------------------------------ */
+
+static lk_node *node_alloc(nsl_engine *e, size_t part_len)
+{
+    size_t cls = part_len ? (part_len - 1) / 8 : 0;
+    lk_node *n = cls < NODE_POOLS ? pool_get(&e->node_pools[cls])
+                                  : malloc(sizeof *n + part_len);
+    if (!n)
+        abort();
+    memset(n, 0, sizeof *n);
+    return n;
+}
+
+static void node_release(nsl_engine *e, lk_node *n)
+{
+    size_t cls = n->part_len ? (size_t)(n->part_len - 1) / 8 : 0;
+    if (cls < NODE_POOLS)
+        pool_put(&e->node_pools[cls], n);
+    else
+        free(n);
+}
+
+static lk_node *node_find(const lk_node *parent, const uint8_t *part, size_t len)
+{
     lk_node *found = NULL;
-    HASH_FIND(hh, e->nodes, &probe, sizeof(lk_node *) + len, found);
+    HASH_FIND(hh, parent->children, part, len, found);
     return found;
 }
 
 static lk_node *node_create(nsl_engine *e, lk_node *parent, const uint8_t *part,
                             size_t len)
 {
-    lk_node *n = calloc(1, sizeof *n + len);
-    if (!n)
-        abort();   /* the engine does not run on after memory is gone */
+    lk_node *n = node_alloc(e, len);
     n->parent = parent;
     n->db = parent->db;
     n->depth = parent->depth == ROOT_DEPTH ? 0 : (uint8_t)(parent->depth + 1);
     n->part_len = (uint16_t)len;
     memcpy(n->part, part, len);
-    parent->children++;
-    HASH_ADD_KEYPTR(hh, e->nodes, NODE_KEY(n), NODE_KEYLEN(n), n);
+    HASH_ADD(hh, parent->children, part, len, n);
     return n;
 }
 
@@ -54,7 +168,7 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
     size_t start = 0;
     for (unsigned level = 0; level <= key->nsubs; level++) {
         size_t end = key->end[level];
-        lk_node *child = node_find(e, n, key->bytes + start, end - start);
+        lk_node *child = node_find(n, key->bytes + start, end - start);
         if (!child) {
             if (!create)
                 return NULL;
@@ -68,20 +182,54 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
 
 static bool node_unused(const lk_node *n)
 {
-    return !n->holders && !(n->children | n->pins | n->below[0] | n->below[1] |
-                            n->wait_here[0] | n->wait_here[1] | n->wait_below[0] |
-                            n->wait_below[1]);
+    return !n->holders && !n->children &&
+           !(n->pins | n->below[0] | n->below[1] | n->wait_here[0] | n->wait_here[1] |
+             n->wait_below[0] | n->wait_below[1]);
 }
 
-/* Frees n and then its ancestors while nothing keeps them. */
+static void node_free_upwards(nsl_engine *e, lk_node *n)
+{
+    while (n->depth != ROOT_DEPTH && !n->idle && node_unused(n)) {
+        lk_node *parent = n->parent;
+        HASH_DELETE(hh, parent->children, n);
+        node_release(e, n);
+        n = parent;
+    }
+}
+
+/* A node nothing keeps is not freed at once but parked in a small ring of
+ * idle nodes, and freed when the ring needs its slot and it is still
+ * unused. Locking and unlocking names under one parent then reuses the
+ * parent and its child table instead of rebuilding them each time. */
 void lk_node_prune(nsl_engine *e, lk_node *n)
 {
-    while (n->depth != ROOT_DEPTH && node_unused(n)) {
-        lk_node *parent = n->parent;
-        parent->children--;
-        HASH_DELETE(hh, e->nodes, n);
-        free(n);
-        n = parent;
+    if (n->depth == ROOT_DEPTH || n->idle || !node_unused(n))
+        return;
+    if (!NSL_POOLS) {              /* sanitizer builds: free at once */
+        node_free_upwards(e, n);
+        return;
+    }
+    lk_node *old = e->idle[e->idle_next];
+    e->idle[e->idle_next] = n;
+    e->idle_next = (e->idle_next + 1) % IDLE_NODES;
+    n->idle = 1;
+    if (old) {
+        old->idle = 0;
+        node_free_upwards(e, old);
+    }
+}
+
+/* Frees every parked node (the engine is going away, or a test wants an
+ * exact count). */
+void lk_nodes_flush(nsl_engine *e)
+{
+    for (size_t i = 0; i < IDLE_NODES; i++) {
+        lk_node *n = e->idle[i];
+        if (!n)
+            continue;
+        e->idle[i] = NULL;
+        n->idle = 0;
+        node_free_upwards(e, n);
     }
 }
 
@@ -95,13 +243,11 @@ lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o)
 
 lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o)
 {
-    (void)e;
     lk_holder *h = lk_holder_find(n, o);
     if (h)
         return h;
-    h = calloc(1, sizeof *h);
-    if (!h)
-        abort();
+    h = pool_get(&e->holder_pool);
+    memset(h, 0, sizeof *h);
     h->node = n;
     h->owner = o;
     h->node_next = n->holders;
@@ -144,12 +290,12 @@ static void holder_unlink(lk_holder *h)
 
 /* Frees h if it records nothing; returns true if it did. The node is left
  * for the caller to prune. */
-static bool holder_release_if_empty(lk_holder *h)
+static bool holder_release_if_empty(nsl_engine *e, lk_holder *h)
 {
     if (!holder_empty(h))
         return false;
     holder_unlink(h);
-    free(h);
+    pool_put(&e->holder_pool, h);
     return true;
 }
 
@@ -188,7 +334,7 @@ static void propagate_below(nsl_engine *e, lk_node *n, lk_owner *o, int mode, in
         lk_holder *ah = delta > 0 ? lk_holder_get(e, a, o) : lk_holder_find(a, o);
         ah->below[mode] += (uint32_t)delta;
         if (delta < 0)
-            holder_release_if_empty(ah);
+            holder_release_if_empty(e, ah);
     }
 }
 
@@ -217,7 +363,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
                 ph->child_e[m]++;
             else {
                 ph->child_e[m]--;
-                holder_release_if_empty(ph);
+                holder_release_if_empty(e, ph);
             }
         }
     }
@@ -232,7 +378,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
         owner_list_add(e, h);
     else if (!modes && old_modes)
         owner_list_remove(e, h);
-    if (holder_release_if_empty(h))
+    if (holder_release_if_empty(e, h))
         lk_node_prune(e, n);
 }
 

@@ -64,7 +64,7 @@ typedef struct fixture {
     nsl_notice notice_kinds[16];
 } fixture;
 
-static void fx_done(void *ctx, nsl_owner_id owner, const nsl_lock_result *r)
+static inline void fx_done(void *ctx, nsl_owner_id owner, const nsl_lock_result *r)
 {
     fixture *f = ctx;
     assert_true(f->event_count < sizeof f->events / sizeof f->events[0]);
@@ -72,7 +72,7 @@ static void fx_done(void *ctx, nsl_owner_id owner, const nsl_lock_result *r)
     f->events[f->event_count++].result = *r;
 }
 
-static void fx_notice(void *ctx, nsl_notice kind, const char *text)
+static inline void fx_notice(void *ctx, nsl_notice kind, const char *text)
 {
     fixture *f = ctx;
     if (f->notice_count < 16) {
@@ -81,7 +81,7 @@ static void fx_notice(void *ctx, nsl_notice kind, const char *text)
     }
 }
 
-static fixture *fx_new_with(const nsl_engine_options *opt)
+static inline fixture *fx_new_with(const nsl_engine_options *opt)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -107,7 +107,7 @@ static fixture *fx_new_with(const nsl_engine_options *opt)
     return f;
 }
 
-static fixture *fx_new(void)
+static inline fixture *fx_new(void)
 {
     nsl_engine_options opt;
     nsl_engine_options_default(&opt);
@@ -117,7 +117,7 @@ static fixture *fx_new(void)
     return fx_new_with(&opt);
 }
 
-static void fx_free(fixture *f)
+static inline void fx_free(fixture *f)
 {
     nsl_engine_free(f->engine);
     nsl_lock_command_free(&f->cmd);
@@ -127,7 +127,7 @@ static void fx_free(fixture *f)
     free(f);
 }
 
-static nsl_owner_id fx_owner(fixture *f, const char *ns)
+static inline nsl_owner_id fx_owner(fixture *f, const char *ns)
 {
     const nsl_namespace *n = nsl_registry_find_namespace(f->reg, ns);
     assert_non_null(n);
@@ -136,7 +136,7 @@ static nsl_owner_id fx_owner(fixture *f, const char *ns)
 
 /* Runs a command; returns $TEST when done (-1: only released), -2 when
  * queued, -3 on an error (its code in *code if given). */
-static int fx_run_code(fixture *f, nsl_owner_id o, const char *text, nsl_code *code,
+static inline int fx_run_code(fixture *f, nsl_owner_id o, const char *text, nsl_code *code,
                        nsl_lock_result *out)
 {
     nsl_error err;
@@ -154,13 +154,13 @@ static int fx_run_code(fixture *f, nsl_owner_id o, const char *text, nsl_code *c
     return r.code == NSL_OK ? r.test : -3;
 }
 
-static int fx_run(fixture *f, nsl_owner_id o, const char *text)
+static inline int fx_run(fixture *f, nsl_owner_id o, const char *text)
 {
     return fx_run_code(f, o, text, NULL, NULL);
 }
 
 /* The callback delivered for owner since the last fx_take; NULL if none. */
-static const nsl_lock_result *fx_take(fixture *f, nsl_owner_id o)
+static inline const nsl_lock_result *fx_take(fixture *f, nsl_owner_id o)
 {
     for (size_t i = 0; i < f->event_count; i++) {
         if (f->events[i].owner == o) {
@@ -175,14 +175,14 @@ static const nsl_lock_result *fx_take(fixture *f, nsl_owner_id o)
     return NULL;
 }
 
-static void fx_tick(fixture *f, uint64_t advance_ms)
+static inline void fx_tick(fixture *f, uint64_t advance_ms)
 {
     f->now += advance_ms;
     nsl_engine_tick(f->engine, f->now);
 }
 
 /* The table as "DB OWNER MODE NAME" lines (waiting rows too), in view order. */
-static const char *fx_table(fixture *f)
+static inline const char *fx_table(fixture *f)
 {
     static char buf[16384];
     nsl_view v;
