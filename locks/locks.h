@@ -163,7 +163,8 @@ typedef struct nsl_view_row {
 } nsl_view_row;
 
 typedef struct nsl_view {
-    nsl_view_row *rows;        /* sorted: database, name collation, owner */
+    nsl_view_row *rows;        /* sorted: database name, name collation,
+                                  held before waiting, owner */
     size_t count;
 } nsl_view;
 

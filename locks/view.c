@@ -102,6 +102,26 @@ static int row_cmp(const void *pa, const void *pb)
     return 0;
 }
 
+/* rank[id]: the database's position in name order; by_rank the inverse. */
+static void database_order(const nsl_engine *e, uint32_t *rank, uint32_t *by_rank)
+{
+    const nsl_registry *reg = nsl_resolver_registry(e->resolver);
+    uint32_t n = e->database_count;
+    for (uint32_t i = 0; i < n; i++)
+        by_rank[i] = i;
+    for (uint32_t i = 1; i < n; i++) {       /* insertion sort: n <= 256 */
+        uint32_t id = by_rank[i], j = i;
+        const char *name = nsl_registry_database(reg, id)->name;
+        while (j > 0 && strcmp(nsl_registry_database(reg, by_rank[j - 1])->name, name) > 0) {
+            by_rank[j] = by_rank[j - 1];
+            j--;
+        }
+        by_rank[j] = id;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        rank[by_rank[i]] = i;
+}
+
 static bool wanted(const nsl_view_filter *f, uint32_t db, nsl_owner_id owner, uint32_t ns)
 {
     return (f->database < 0 || f->database == db) && (!f->owner || f->owner == owner) &&
@@ -152,8 +172,16 @@ nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl
                 row->blocker_count = lk_request_blockers(e, r, row->blockers, n);
         }
     }
+    /* Databases sort by name: rows carry their database's rank while
+     * sorted, then get their id back. */
+    uint32_t rank[NSL_MAX_DATABASES], by_rank[NSL_MAX_DATABASES];
+    database_order(e, rank, by_rank);
+    for (size_t i = 0; i < l.count; i++)
+        l.rows[i].database = rank[l.rows[i].database];
     if (l.count)
         qsort(l.rows, l.count, sizeof *l.rows, row_cmp);
+    for (size_t i = 0; i < l.count; i++)
+        l.rows[i].database = by_rank[l.rows[i].database];
     out->rows = l.rows;
     out->count = l.count;
     return NSL_OK;

@@ -478,6 +478,27 @@ static void view_filters_and_blockers(void **state)
     fx_free(f);
 }
 
+/* SPEC 7 order: database by name (not by declaration order), then the
+ * name in collation order, held rows before waiting ones, then owner. */
+static void view_order(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id u = fx_owner(f, "USER"), a = fx_owner(f, "ALPHA"), g = fx_owner(f, "GAMMA1");
+    assert_int_equal(fx_run(f, u, "LOCK +^x(\"b\"),+^x(2),+^x(10),+^x(\"\"),+^x"), 1);
+    assert_int_equal(fx_run(f, g, "LOCK +^x#\"S\""), 1);
+    assert_int_equal(fx_run(f, a, "LOCK +^x(-1.5)"), 1);
+    assert_string_equal(fx_table(f),
+                        "ALPHADB 2 Exclusive ^x(-1.5)\n"
+                        "GAMMADB 3 Shared ^x\n"
+                        "USERDB 1 Exclusive ^x\n"
+                        "USERDB 1 Exclusive ^x(\"\")\n"
+                        "USERDB 1 Exclusive ^x(2)\n"
+                        "USERDB 1 Exclusive ^x(10)\n"
+                        "USERDB 1 Exclusive ^x(\"b\")\n");
+    fx_free(f);
+}
+
 /* An operator's removal by name and by owner serves the waiters behind. */
 static void admin_remove(void **state)
 {
@@ -517,6 +538,7 @@ int main(void)
         cmocka_unit_test(table_full),
         cmocka_unit_test(fencing_tokens),
         cmocka_unit_test(view_filters_and_blockers),
+        cmocka_unit_test(view_order),
         cmocka_unit_test(admin_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
