@@ -1,0 +1,239 @@
+/* diag.c — the diagnostics list: every stage of validation appends to it,
+ * the CLI sorts and prints it, compiler style or as JSON. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "config/config_internal.h"
+
+void nsl_diags_init(nsl_diags *d)
+{
+    d->items = NULL;
+    d->count = 0;
+    d->capacity = 0;
+}
+
+void nsl_diags_free(nsl_diags *d)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        free(d->items[i].file);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    nsl_diags_init(d);
+}
+
+/* A message is one line: control characters that came from the file (a
+ * double-quoted "\n" in a key, say) are shown escaped. */
+static char *sanitize(const char *s)
+{
+    size_t extra = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            extra += 3;
+    char *out = nsl_cfg_malloc(strlen(s) + extra + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else
+            *o++ = (char)*p;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A list stops growing here, as a compiler stops after so many errors: a
+ * generated file with a systematic mistake would otherwise bury the
+ * first, useful lines under millions of copies (and take the memory). */
+#define MAX_DIAGS 1000
+
+static void append(nsl_diags *d, nsl_diag_level level, const char *file,
+                   nsl_pos pos, char *message)
+{
+    if (d->count == d->capacity) {
+        d->capacity = d->capacity ? d->capacity * 2 : 16;
+        d->items = nsl_cfg_realloc(d->items, d->capacity * sizeof *d->items);
+    }
+    nsl_diag *g = &d->items[d->count++];
+    g->level = level;
+    g->file = nsl_cfg_strdup(file ? file : "");
+    g->line = pos.line > 0 ? pos.line : 0;
+    g->col = g->line && pos.col > 0 ? pos.col : 0;
+    g->message = message;
+}
+
+void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
+                   nsl_pos pos, const char *fmt, ...)
+{
+    if (d->count > MAX_DIAGS) {
+        if (level == NSL_DIAG_ERROR)   /* the note stands for an error too */
+            d->items[MAX_DIAGS].level = level;
+        return;
+    }
+    if (d->count == MAX_DIAGS) {
+        append(d, level, file, (nsl_pos){0, 0},
+               nsl_cfg_strdup("too many problems: the rest are not reported"));
+        return;
+    }
+
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    char *raw = nsl_cfg_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(raw, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+
+    append(d, level, file, pos, sanitize(raw));
+    free(raw);
+}
+
+size_t nsl_diags_count(const nsl_diags *d, nsl_diag_level level)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->count; i++)
+        n += d->items[i].level == level;
+    return n;
+}
+
+typedef struct ranked {
+    nsl_diag diag;
+    size_t seq;      /* insertion order: makes qsort stable */
+} ranked;
+
+static int ranked_cmp(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    int c = strcmp(a->diag.file, b->diag.file);
+    if (c)
+        return c;
+    if (a->diag.line != b->diag.line)
+        return a->diag.line < b->diag.line ? -1 : 1;
+    if (a->diag.col != b->diag.col)
+        return a->diag.col < b->diag.col ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void nsl_diags_sort(nsl_diags *d)
+{
+    if (d->count < 2)
+        return;
+    ranked *r = nsl_cfg_malloc(d->count * sizeof *r);
+    for (size_t i = 0; i < d->count; i++)
+        r[i] = (ranked){d->items[i], i};
+    qsort(r, d->count, sizeof *r, ranked_cmp);
+    for (size_t i = 0; i < d->count; i++)
+        d->items[i] = r[i].diag;
+    free(r);
+}
+
+static const char *level_name(nsl_diag_level level)
+{
+    return level == NSL_DIAG_ERROR ? "error" : "warning";
+}
+
+void nsl_diags_print(const nsl_diags *d, FILE *out)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        const nsl_diag *g = &d->items[i];
+        fputs(g->file, out);
+        if (g->line)
+            fprintf(out, ":%d", g->line);
+        if (g->col)
+            fprintf(out, ":%d", g->col);
+        fprintf(out, ": %s: %s\n", level_name(g->level), g->message);
+    }
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, min = 0x80, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, min = 0x800, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, min = 0x10000, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A JSON string: escapes what JSON requires; bytes that are not UTF-8 (a
+ * file name from argv can hold anything) become U+FFFD. */
+static void json_string(const char *str, FILE *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str);
+    fputc('"', out);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+            i++;
+        } else if (c == '\n') {
+            fputs("\\n", out), i++;
+        } else if (c == '\t') {
+            fputs("\\t", out), i++;
+        } else if (c == '\r') {
+            fputs("\\r", out), i++;
+        } else if (c < 0x20) {
+            fprintf(out, "\\u%04x", c), i++;
+        } else {
+            size_t len = utf8_len(s + i, n - i);
+            if (len == 0) {
+                fputs("\\ufffd", out);
+                i++;
+            } else {
+                fwrite(s + i, 1, len, out);
+                i += len;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+void nsl_diags_print_json(const nsl_diags *d, FILE *out)
+{
+    if (d->count == 0) {
+        fputs("[]\n", out);
+        return;
+    }
+    fputs("[\n", out);
+    for (size_t i = 0; i < d->count; i++) {
+        const nsl_diag *g = &d->items[i];
+        fputs("  {\"file\": ", out);
+        json_string(g->file, out);
+        if (g->line)
+            fprintf(out, ", \"line\": %d", g->line);
+        else
+            fputs(", \"line\": null", out);
+        if (g->col)
+            fprintf(out, ", \"column\": %d", g->col);
+        else
+            fputs(", \"column\": null", out);
+        fprintf(out, ", \"severity\": \"%s\", \"message\": ", level_name(g->level));
+        json_string(g->message, out);
+        fputs(i + 1 < d->count ? "},\n" : "}\n", out);
+    }
+    fputs("]\n", out);
+}
