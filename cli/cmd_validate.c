@@ -51,23 +51,23 @@ static int usage_error(const char *fmt, const char *arg)
 static int validate_file(const char *path, nsl_diags *diags)
 {
     nsl_config *cfg;
+    size_t errors_before = nsl_diags_count(diags, NSL_DIAG_ERROR);
     nsl_config_status status = nsl_config_load_file(path, &cfg, diags);
     bool failed = status != NSL_CONFIG_OK;
 
     if (cfg) {
-        nsl_registry *reg = nsl_registry_build(cfg, diags);
+        /* Every stage runs as far as the file allows, so that one run
+         * reports every problem. */
+        nsl_registry *reg = nsl_registry_build_partial(cfg, diags);
         if (reg) {
             nsl_resolver *resolver = nsl_resolver_new(reg, diags);
             if (resolver)
                 nsl_resolver_free(resolver);
-            else
-                failed = true;
             nsl_registry_free(reg);
-        } else {
-            failed = true;
         }
         nsl_config_free(cfg);
     }
+    failed |= nsl_diags_count(diags, NSL_DIAG_ERROR) > errors_before;
     if (status == NSL_CONFIG_UNREADABLE)
         return NSL_EXIT_USAGE;
     return failed || nsl_diags_count(diags, NSL_DIAG_ERROR) ? NSL_EXIT_FAIL : NSL_EXIT_OK;

@@ -656,11 +656,8 @@ bool nsl_nsmap_compile(nsl_nsmap *map, const nsl_registry *reg, const nsl_namesp
         const nsl_cfg_mapping *m = &cfg->map[k];
         const nsl_database *db = nsl_registry_find_database(reg, m->database);
         bool ok = parse_rule(&c, m, lo, hi);
-        if (db == NULL) {
-            /* The registry reports unknown databases; this is a safeguard. */
-            diag(&c, NSL_DIAG_ERROR, m->database_pos, "unknown database `%s`", m->database);
+        if (db == NULL)      /* the registry has reported it */
             continue;
-        }
         if (!ok)
             continue;
         rule *r = &rules[count++];

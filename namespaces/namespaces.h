@@ -36,6 +36,11 @@ typedef struct nsl_registry nsl_registry;
 /* Borrows cfg, which must outlive the registry. Returns NULL when errors
  * were added to diags (warnings alone do not fail). */
 nsl_registry *nsl_registry_build(const nsl_config *cfg, nsl_diags *diags);
+/* For validation: the registry even when errors were found, as long as it
+ * is whole enough for the namespace maps to be checked too (every problem
+ * of a file is reported in one run). Unknown database references in it
+ * stand for database 0. NULL when the configuration has a gap. */
+nsl_registry *nsl_registry_build_partial(const nsl_config *cfg, nsl_diags *diags);
 void nsl_registry_free(nsl_registry *reg);
 
 const nsl_config *nsl_registry_config(const nsl_registry *reg);

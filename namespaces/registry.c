@@ -294,7 +294,7 @@ static void warn_unused(builder *b)
     }
 }
 
-nsl_registry *nsl_registry_build(const nsl_config *cfg, nsl_diags *diags)
+static nsl_registry *build(const nsl_config *cfg, nsl_diags *diags, bool partial)
 {
     nsl_registry *reg = xcalloc(1, sizeof *reg);
     builder b = {.reg = reg, .diags = diags, .file = cfg->file};
@@ -307,11 +307,21 @@ nsl_registry *nsl_registry_build(const nsl_config *cfg, nsl_diags *diags)
      * of the gap (a namespace whose globals could not be read). */
     if (!b.incomplete)
         warn_unused(&b);
-    if (b.errors || b.incomplete) {
+    if (b.incomplete || (b.errors && !partial) || reg->db_count == 0) {
         nsl_registry_free(reg);
         return NULL;
     }
     return reg;
+}
+
+nsl_registry *nsl_registry_build(const nsl_config *cfg, nsl_diags *diags)
+{
+    return build(cfg, diags, false);
+}
+
+nsl_registry *nsl_registry_build_partial(const nsl_config *cfg, nsl_diags *diags)
+{
+    return build(cfg, diags, true);
 }
 
 void nsl_registry_free(nsl_registry *reg)

@@ -298,6 +298,46 @@ static void test_after_loader_errors(void **state)
     unbuild(&b);
 }
 
+/* For validation the registry comes back despite errors, so the maps can
+ * be checked too; a configuration with a gap still gives none. */
+static void test_partial(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "databases:\n"
+        "  A: { directory: /a }\n"
+        "namespaces:\n"
+        "  N: { globals: NOPE, map: { X: A } }\n";
+    nsl_config *cfg;
+    nsl_diags d;
+    nsl_diags_init(&d);
+    assert_int_equal(nsl_config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &d), NSL_CONFIG_OK);
+    assert_null(nsl_registry_build(cfg, &d));
+    size_t strict_errors = nsl_diags_count(&d, NSL_DIAG_ERROR);
+    assert_int_equal(strict_errors, 1);
+    nsl_registry *reg = nsl_registry_build_partial(cfg, &d);
+    assert_non_null(reg);
+    assert_int_equal(nsl_diags_count(&d, NSL_DIAG_ERROR), 2 * strict_errors);
+    const nsl_namespace *ns = nsl_registry_find_namespace(reg, "n");
+    assert_non_null(ns);
+    assert_int_equal(ns->globals, 0);     /* the unknown database stands for 0 */
+    nsl_registry_free(reg);
+    nsl_config_free(cfg);
+    nsl_diags_free(&d);
+
+    static const char gap[] =
+        "databases:\n"
+        "  A: { directory: /a }\n"
+        "namespaces:\n"
+        "  N: { map: { X: A } }\n";
+    nsl_diags_init(&d);
+    nsl_config_load_buffer("t.yaml", gap, strlen(gap), &cfg, &d);
+    assert_non_null(cfg);
+    assert_null(nsl_registry_build_partial(cfg, &d));
+    nsl_config_free(cfg);
+    nsl_diags_free(&d);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -363,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_unknown_references),
         cmocka_unit_test(test_unused_database),
         cmocka_unit_test(test_after_loader_errors),
+        cmocka_unit_test(test_partial),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_default_config),
     };
