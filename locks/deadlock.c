@@ -45,7 +45,10 @@ size_t lk_request_blockers(const nsl_engine *e, const lk_request *r,
                     n = add_blocker(out, n, cap, h->owner->id);
             }
         }
-        for (const lk_request *q = e->fifo_head; q && q != r; q = q->next) {
+        /* A name its owner already covers does not queue behind earlier
+         * waiters, so they do not block it. */
+        bool covered = lk_owner_covers(p->node, r->owner, p->mode);
+        for (const lk_request *q = e->fifo_head; q && q != r && !covered; q = q->next) {
             if (q->owner == r->owner)
                 continue;
             for (uint32_t j = 0; j < q->part_count; j++) {

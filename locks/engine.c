@@ -96,17 +96,24 @@ static void heap_swap(nsl_engine *e, size_t i, size_t j)
     e->heap[j]->heap_index = j;
 }
 
+/* Equal deadlines fire in arrival order. */
+static bool heap_less(const lk_request *a, const lk_request *b)
+{
+    uint64_t ka = heap_key(a), kb = heap_key(b);
+    return ka != kb ? ka < kb : a->seq < b->seq;
+}
+
 static void heap_fix(nsl_engine *e, size_t i)
 {
-    while (i > 0 && heap_key(e->heap[(i - 1) / 2]) > heap_key(e->heap[i])) {
+    while (i > 0 && heap_less(e->heap[i], e->heap[(i - 1) / 2])) {
         heap_swap(e, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < e->heap_count && heap_key(e->heap[l]) < heap_key(e->heap[m]))
+        if (l < e->heap_count && heap_less(e->heap[l], e->heap[m]))
             m = l;
-        if (r < e->heap_count && heap_key(e->heap[r]) < heap_key(e->heap[m]))
+        if (r < e->heap_count && heap_less(e->heap[r], e->heap[m]))
             m = r;
         if (m == i)
             return;
@@ -247,12 +254,14 @@ bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id id)
 
 /* ---- requests -------------------------------------------------------------- */
 
+/* One at a time: a part still pinned keeps its node (and so its
+ * ancestors) alive while an earlier part's prune walks up the tree. */
 static void parts_unpin(nsl_engine *e, lk_part *parts, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         parts[i].node->pins--;
-    for (size_t i = 0; i < n; i++)
         lk_node_prune(e, parts[i].node);
+    }
 }
 
 static void request_register(lk_request *r, int delta)
@@ -308,19 +317,6 @@ void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
     push_event(e, o, &res);
 }
 
-/* The owner already holds, at the node or above, a mode that covers this
- * one: granting cannot hurt anyone queued, so FIFO order does not apply. */
-static bool owner_covers(const lk_node *n, const lk_owner *o, int mode)
-{
-    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
-        const lk_holder *h = lk_holder_find(a, o);
-        unsigned m = h ? lk_holder_modes(h) : 0;
-        if ((m & (1u << MODE_X)) || (mode == MODE_S && (m & (1u << MODE_S))))
-            return true;
-    }
-    return false;
-}
-
 static bool absorbable(const lk_part *p, const lk_owner *o)
 {
     if (!p->escalating || p->node->depth == 0)
@@ -329,29 +325,41 @@ static bool absorbable(const lk_part *p, const lk_owner *o)
     return ph && ph->esc[p->mode];
 }
 
+/* How many table entries granting the parts would add: one per node the
+ * owner does not hold yet, counting a node named twice once, and nothing
+ * for a name an escalated parent absorbs. */
+static uint64_t parts_new_entries(nsl_engine *e, const lk_owner *o,
+                                  const lk_part *parts, size_t n)
+{
+    uint32_t epoch = ++e->mark_epoch;
+    uint64_t needed = 0;
+    for (size_t i = 0; i < n; i++) {
+        lk_node *node = parts[i].node;
+        if (absorbable(&parts[i], o) || node->mark == epoch)
+            continue;
+        node->mark = epoch;
+        const lk_holder *h = lk_holder_find(node, o);
+        if (!h || !lk_holder_modes(h))
+            needed++;
+    }
+    return needed;
+}
+
 typedef enum { TRY_GRANT, TRY_WAIT, TRY_FULL } try_outcome;
 
-static try_outcome parts_try(const nsl_engine *e, const lk_owner *o,
-                             const lk_part *parts, size_t n, bool queued)
+static try_outcome parts_try(nsl_engine *e, const lk_owner *o, const lk_part *parts,
+                             size_t n)
 {
-    uint64_t needed = 0;
-    bool blocked = false;
-    for (size_t i = 0; i < n && !blocked; i++) {
+    for (size_t i = 0; i < n; i++) {
         const lk_part *p = &parts[i];
         if (absorbable(p, o))
             continue;
-        const lk_holder *h = lk_holder_find(p->node, o);
-        if (!h || !lk_holder_modes(h))
-            needed++;
         if (lk_blocked_by_holders(p->node, o, p->mode))
-            blocked = true;
-        else if (lk_blocked_by_waiters(p->node, p->mode) && !owner_covers(p->node, o, p->mode))
-            blocked = true;
+            return TRY_WAIT;
+        if (lk_blocked_by_waiters(p->node, p->mode) && !lk_owner_covers(p->node, o, p->mode))
+            return TRY_WAIT;
     }
-    (void)queued;
-    if (blocked)
-        return TRY_WAIT;
-    if (e->entries + needed > e->opt.max_entries)
+    if (e->entries + parts_new_entries(e, o, parts, n) > e->opt.max_entries)
         return TRY_FULL;
     return TRY_GRANT;
 }
@@ -434,10 +442,9 @@ static nsl_code parts_build(nsl_engine *e, lk_owner *o, const nsl_lock_item *ite
     return NSL_OK;
 }
 
-static nsl_code parts_check_limits(const nsl_engine *e, const lk_owner *o,
+static nsl_code parts_check_limits(nsl_engine *e, const lk_owner *o,
                                    const lk_part *parts, size_t n, nsl_lock_result *res)
 {
-    uint64_t new_entries = 0;
     for (size_t i = 0; i < n; i++) {
         const lk_holder *h = lk_holder_find(parts[i].node, o);
         int slot = type_slot(parts[i].mode, parts[i].escalating);
@@ -447,10 +454,9 @@ static nsl_code parts_check_limits(const nsl_engine *e, const lk_owner *o,
                      "lock count would exceed %d", NSL_MAX_LOCK_COUNT);
             return NSL_LIMIT;
         }
-        if (!h || !lk_holder_modes(h))
-            new_entries++;
     }
-    if (e->opt.max_owner_entries && o->entries + new_entries > e->opt.max_owner_entries) {
+    if (e->opt.max_owner_entries &&
+        o->entries + parts_new_entries(e, o, parts, n) > e->opt.max_owner_entries) {
         res->code = NSL_LIMIT;
         snprintf(res->message, sizeof res->message,
                  "session would hold more than %u entries", e->opt.max_owner_entries);
@@ -459,19 +465,25 @@ static nsl_code parts_check_limits(const nsl_engine *e, const lk_owner *o,
     return NSL_OK;
 }
 
-/* One argument that takes locks. */
+static void release_all(nsl_engine *e, lk_owner *o);
+
+/* One argument that takes locks. The simple form releases everything
+ * first, once its names are known to resolve (as M evaluates an
+ * argument's names before it acts). */
 static nsl_engine_status lock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_item *items,
-                                  size_t item_count, int64_t timeout_ms, uint64_t now,
-                                  nsl_lock_result *res)
+                                  size_t item_count, bool simple, int64_t timeout_ms,
+                                  uint64_t now, nsl_lock_result *res)
 {
     size_t n;
     if (parts_build(e, o, items, item_count, &n, res) != NSL_OK)
         return NSL_DONE;
+    if (simple)
+        release_all(e, o);
     if (parts_check_limits(e, o, e->scratch, n, res) != NSL_OK) {
         parts_unpin(e, e->scratch, n);
         return NSL_DONE;
     }
-    try_outcome t = parts_try(e, o, e->scratch, n, false);
+    try_outcome t = parts_try(e, o, e->scratch, n);
     if (t == TRY_GRANT) {
         o->last_token = parts_grant(e, o, e->scratch, n, o->namespace_id, now);
         o->last_test = 1;
@@ -596,19 +608,24 @@ static void unlock_one(nsl_engine *e, lk_owner *o, uint32_t db, const nsl_key *k
     }
 }
 
+/* An argument that removes locks: all its names must resolve before any
+ * is unlocked. */
 static nsl_code unlock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_item *items,
                            size_t item_count, nsl_lock_result *res)
 {
     nsl_resolution resolution;
     nsl_error err;
-    for (size_t i = 0; i < item_count; i++) {
-        if (nsl_resolve(e->resolver, o->namespace_id, &items[i].name, &resolution, &err) != NSL_OK) {
-            res->code = err.code;
-            snprintf(res->message, sizeof res->message, "%s", err.message);
-            return err.code;
+    for (size_t pass = item_count > 1 ? 0 : 1; pass < 2; pass++) {
+        for (size_t i = 0; i < item_count; i++) {
+            if (nsl_resolve(e->resolver, o->namespace_id, &items[i].name, &resolution,
+                            &err) != NSL_OK) {
+                res->code = err.code;
+                snprintf(res->message, sizeof res->message, "%s", err.message);
+                return err.code;
+            }
+            for (uint32_t d = 0; pass == 1 && d < resolution.count; d++)
+                unlock_one(e, o, resolution.dbs[d].db, &items[i].name.key, items[i].types);
         }
-        for (uint32_t d = 0; d < resolution.count; d++)
-            unlock_one(e, o, resolution.dbs[d].db, &items[i].name.key, items[i].types);
     }
     return NSL_OK;
 }
@@ -691,11 +708,12 @@ static nsl_engine_status drive(nsl_engine *e, lk_owner *o, const nsl_lock_arg *a
                 goto failed;
             continue;
         }
-        if (a->op == NSL_OP_SIMPLE)
+        if (a->item_count == 0) {          /* bare LOCK */
             release_all(e, o);
-        if (a->item_count == 0)
             continue;
-        nsl_engine_status st = lock_arg(e, o, its, a->item_count, a->timeout_ms, now, res);
+        }
+        nsl_engine_status st = lock_arg(e, o, its, a->item_count, a->op == NSL_OP_SIMPLE,
+                                        a->timeout_ms, now, res);
         if (st == NSL_QUEUED) {
             if (args == o->rest_args)
                 o->rest_next = i + 1;
@@ -730,7 +748,7 @@ static void serve_waiters(nsl_engine *e, uint64_t now)
     lk_request *next;
     for (lk_request *r = e->fifo_head; r; r = next) {
         next = r->next;
-        try_outcome t = parts_try(e, r->owner, r->parts, r->part_count, true);
+        try_outcome t = parts_try(e, r->owner, r->parts, r->part_count);
         if (t != TRY_GRANT) {
             r->full = t == TRY_FULL;
             any_full |= r->full;

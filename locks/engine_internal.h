@@ -86,6 +86,7 @@ struct lk_node {
     uint16_t part_len;
     uint8_t depth;                      /* 0: the name node; root sentinels: 0xFF */
     uint8_t idle;                       /* parked in the engine's idle ring */
+    uint32_t mark;                      /* scratch: seen in this pass (epoch) */
     lk_node *parent;
     uint8_t part[];                     /* the encoded subscript: the hash key */
 };
@@ -204,6 +205,7 @@ unsigned lk_holder_ebits(const lk_holder *h);
 void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits);
 bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode);
 bool lk_blocked_by_waiters(const lk_node *n, int mode);
+bool lk_owner_covers(const lk_node *n, const lk_owner *o, int mode);
 void lk_register_wait(lk_node *n, int mode, int delta);
 bool lk_node_covers(const lk_node *ancestor, const lk_node *n);
 size_t lk_node_key(const lk_node *n, uint8_t *buf, size_t cap);

@@ -174,6 +174,7 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
         ph->namespace_id = namespace_id;
     }
     lk_holder_changed(e, ph, parent_modes, parent_ebits);
+    e->dirty = true;        /* entries went: a full table may have room */
     e->stats.escalations++;
     lk_notice(e, NSL_NOTICE_ESCALATION, "owner %u: %zu %s escalating locks escalated to their parent",
               o->id, n, mode == MODE_X ? "exclusive" : "shared");

@@ -417,6 +417,20 @@ bool lk_blocked_by_waiters(const lk_node *n, int mode)
     return n->wait_below[MODE_X] || (mode == MODE_X && n->wait_below[MODE_S]);
 }
 
+/* The owner already holds, at the node or above, a mode that covers this
+ * one: granting it takes nothing from anyone queued, so FIFO order does
+ * not apply to it (and the waiters ahead do not block it). */
+bool lk_owner_covers(const lk_node *n, const lk_owner *o, int mode)
+{
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
+        const lk_holder *h = lk_holder_find(a, o);
+        unsigned m = h ? lk_holder_modes(h) : 0;
+        if ((m & (1u << MODE_X)) || (mode == MODE_S && (m & (1u << MODE_S))))
+            return true;
+    }
+    return false;
+}
+
 void lk_register_wait(lk_node *n, int mode, int delta)
 {
     n->wait_here[mode] += (uint32_t)delta;

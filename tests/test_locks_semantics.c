@@ -187,6 +187,28 @@ static void simple_and_bare(void **state)
     fx_free(f);
 }
 
+/* A name that does not resolve fails its argument before it acts: the
+ * simple form releases nothing, a removal of several names removes none. */
+static void bad_name_does_nothing(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id a = fx_owner(f, "USER");
+    nsl_code code;
+    assert_int_equal(fx_run(f, a, "LOCK +^a,+^b"), 1);
+    assert_int_equal(fx_run_code(f, a, "LOCK ^[\"NOPE\"]x", &code, NULL), -3);
+    assert_int_equal(code, NSL_NAMESPACE);
+    assert_int_equal(fx_run_code(f, a, "LOCK -(^a,^[\"NOPE\"]x)", &code, NULL), -3);
+    assert_int_equal(code, NSL_NAMESPACE);
+    assert_string_equal(fx_table(f),
+                        "USERDB 1 Exclusive ^a\n"
+                        "USERDB 1 Exclusive ^b\n");
+    /* the arguments before the bad one keep their effect */
+    assert_int_equal(fx_run_code(f, a, "LOCK -^a,+^[\"NOPE\"]x", &code, NULL), -3);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive ^b\n");
+    fx_free(f);
+}
+
 /* Arguments run left to right; a queued one holds back the rest; the
  * answer is the $TEST of the last argument that takes locks. */
 static void arguments_in_order(void **state)
@@ -517,6 +539,110 @@ static void admin_remove(void **state)
     fx_free(f);
 }
 
+/* Regressions found by the differential test, each as a small case. */
+
+/* Releasing the parts of a failed attempt must not free a node that a
+ * later part of the same request still points to (ASan would report). */
+static void regression_unpin_order(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id a = fx_owner(f, "USER"), b = fx_owner(f, "USER");
+    assert_int_equal(fx_run(f, b, "LOCK +^a"), 1);
+    assert_int_equal(fx_run(f, a, "LOCK +(^a(1,5),^a(1)):0"), 0);
+    assert_int_equal(fx_run(f, a, "LOCK +(^a(1,5),^a(1)):1"), -2);
+    fx_tick(f, 1000);
+    assert_int_equal(fx_take(f, a)->test, 0);
+    assert_string_equal(fx_table(f), "USERDB 2 Exclusive ^a\n");
+    fx_free(f);
+}
+
+/* Requests whose deadlines fall together time out in arrival order, and
+ * so queue again in that order. */
+static void regression_equal_deadlines(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id o1 = fx_owner(f, "USER"), o2 = fx_owner(f, "USER");
+    nsl_owner_id o3 = fx_owner(f, "USER"), o4 = fx_owner(f, "USER");
+    assert_int_equal(fx_run(f, o1, "LOCK +(^a,^b)"), 1);
+    assert_int_equal(fx_run(f, o2, "LOCK +^a:1,+^b"), -2);
+    assert_int_equal(fx_run(f, o3, "LOCK +^a:1,+^b"), -2);
+    assert_int_equal(fx_run(f, o4, "LOCK +^a:1,+^b"), -2);
+    fx_tick(f, 1000);
+    assert_int_equal(fx_run(f, o1, "LOCK -^b"), -1);
+    assert_non_null(fx_take(f, o2));
+    assert_int_equal(fx_run(f, o2, "LOCK -^b"), -1);
+    assert_non_null(fx_take(f, o3));
+    assert_null(fx_take(f, o4));
+    fx_free(f);
+}
+
+/* A name given twice needs one entry: counted once against max_entries
+ * and max_owner_entries. */
+static void regression_duplicate_names(void **state)
+{
+    (void)state;
+    nsl_engine_options opt;
+    nsl_engine_options_default(&opt);
+    opt.max_entries = 1;
+    opt.max_owner_entries = 1;
+    fixture *f = fx_new_with(&opt);
+    nsl_owner_id a = fx_owner(f, "USER");
+    assert_int_equal(fx_run(f, a, "LOCK +(^g(1),^g(1)):1"), 1);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive/2 ^g(1)\n");
+    fx_free(f);
+}
+
+/* Escalation frees entries: a request waiting for room is served. */
+static void regression_escalation_serves_waiters(void **state)
+{
+    (void)state;
+    nsl_engine_options opt;
+    nsl_engine_options_default(&opt);
+    opt.max_entries = 4;
+    opt.escalation_threshold = 2;
+    fixture *f = fx_new_with(&opt);
+    nsl_owner_id a = fx_owner(f, "USER"), b = fx_owner(f, "USER");
+    assert_int_equal(fx_run(f, a, "LOCK +(^a(1,1),^a(1,2))#\"E\""), 1);
+    assert_int_equal(fx_run(f, a, "LOCK +^c"), 1);
+    assert_int_equal(fx_run(f, b, "LOCK +(^x,^y)"), -2);
+    assert_int_equal(fx_run(f, a, "LOCK +^a(1,3)#\"E\":0"), 1);
+    const nsl_lock_result *r = fx_take(f, b);
+    assert_non_null(r);
+    assert_int_equal(r->test, 1);
+    fx_free(f);
+}
+
+/* A name the owner covers does not wait behind earlier waiters, so they
+ * are not its blockers, and no false deadlock is found. */
+static void regression_covered_not_blocked(void **state)
+{
+    (void)state;
+    nsl_engine_options opt;
+    nsl_engine_options_default(&opt);
+    opt.deadlock_check_ms = 100;
+    fixture *f = fx_new_with(&opt);
+    nsl_owner_id o1 = fx_owner(f, "USER"), o2 = fx_owner(f, "USER"), o3 = fx_owner(f, "USER");
+    assert_int_equal(fx_run(f, o1, "LOCK +^a"), 1);
+    assert_int_equal(fx_run(f, o3, "LOCK +^b"), 1);
+    assert_int_equal(fx_run(f, o2, "LOCK +^a(1)"), -2);
+    assert_int_equal(fx_run(f, o1, "LOCK +(^a(1),^b)"), -2);
+    fx_tick(f, 200);
+    assert_null(fx_take(f, o1));
+    nsl_view_filter flt;
+    nsl_view_filter_init(&flt);
+    flt.owner = o1;
+    flt.name_prefix = "^b";
+    nsl_view v;
+    assert_int_equal(nsl_engine_view(f->engine, &flt, &v), NSL_OK);
+    assert_int_equal(v.count, 1);
+    assert_int_equal(v.rows[0].blocker_count, 1);
+    assert_int_equal(v.rows[0].blockers[0], o3);
+    nsl_view_free(&v);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +655,7 @@ int main(void)
         cmocka_unit_test(all_or_nothing),
         cmocka_unit_test(simple_and_bare),
         cmocka_unit_test(arguments_in_order),
+        cmocka_unit_test(bad_name_does_nothing),
         cmocka_unit_test(escalation),
         cmocka_unit_test(escalation_needs_parent),
         cmocka_unit_test(transactions),
@@ -540,6 +667,11 @@ int main(void)
         cmocka_unit_test(view_filters_and_blockers),
         cmocka_unit_test(view_order),
         cmocka_unit_test(admin_remove),
+        cmocka_unit_test(regression_unpin_order),
+        cmocka_unit_test(regression_equal_deadlines),
+        cmocka_unit_test(regression_duplicate_names),
+        cmocka_unit_test(regression_escalation_serves_waiters),
+        cmocka_unit_test(regression_covered_not_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
