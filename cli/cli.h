@@ -12,5 +12,11 @@ enum {
 int nsl_cmd_validate(int argc, char **argv);
 int nsl_cmd_resolve(int argc, char **argv);
 int nsl_cmd_map(int argc, char **argv);
+int nsl_cmd_serve(int argc, char **argv);
+int nsl_cmd_show(int argc, char **argv);
+int nsl_cmd_shell(int argc, char **argv);
+int nsl_cmd_lock(int argc, char **argv);
+int nsl_cmd_remove(int argc, char **argv);
+int nsl_cmd_stats(int argc, char **argv);
 
 #endif

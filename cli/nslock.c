@@ -14,6 +14,12 @@ static const subcommand subcommands[] = {
     {"validate", nsl_cmd_validate, "check configuration files, compiler-style"},
     {"resolve",  nsl_cmd_resolve,  "show the databases a lock name lands in, and why"},
     {"map",      nsl_cmd_map,      "show a namespace's effective map (name ranges -> database)"},
+    {"serve",    nsl_cmd_serve,    "run the lock server in the foreground"},
+    {"show",     nsl_cmd_show,     "show the lock table by database"},
+    {"shell",    nsl_cmd_shell,    "type LOCK commands interactively"},
+    {"lock",     nsl_cmd_lock,     "hold locks while a command runs (like flock(1))"},
+    {"remove",   nsl_cmd_remove,   "remove locks (admin)"},
+    {"stats",    nsl_cmd_stats,    "show lock table statistics"},
 };
 
 static void usage(FILE *out)

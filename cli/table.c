@@ -121,7 +121,8 @@ nsl_table *nsl_table_new(const char *cmd, const char *json_name,
     for (size_t k = 0; k < t->nsel; k++) {
         const nsl_table_column *c = &cols[t->sel[k]];
         int flags = (c->flags & NSL_COL_RIGHT ? SCOLS_FL_RIGHT : 0)
-                  | (c->flags & NSL_COL_WRAP ? SCOLS_FL_WRAP : 0);
+                  | (c->flags & NSL_COL_WRAP ? SCOLS_FL_WRAP : 0)
+                  | (c->flags & NSL_COL_TRUNC ? SCOLS_FL_TRUNC : 0);
         struct libscols_column *cl = scols_table_new_column(t->tb, c->name, c->whint, flags);
         if (cl == NULL)
             goto nomem;

@@ -19,6 +19,7 @@ enum {
     NSL_COL_WRAP     = 1 << 1,   /* long cells wrap instead of widening the table */
     NSL_COL_OPTIONAL = 1 << 2,   /* printed only when asked for with -o */
     NSL_COL_NUMBER   = 1 << 3,   /* a JSON number (null when empty), as lslocks -J prints PID */
+    NSL_COL_TRUNC    = 1 << 4,   /* may be cut short when the terminal is too narrow */
 };
 
 typedef struct nsl_table_column {

@@ -359,7 +359,8 @@ static try_outcome parts_try(nsl_engine *e, const lk_owner *o, const lk_part *pa
         if (lk_blocked_by_waiters(p->node, p->mode) && !lk_owner_covers(p->node, o, p->mode))
             return TRY_WAIT;
     }
-    if (e->entries + parts_new_entries(e, o, parts, n) > e->opt.max_entries)
+    if (e->entries + n > e->opt.max_entries &&      /* n bounds the new entries */
+        e->entries + parts_new_entries(e, o, parts, n) > e->opt.max_entries)
         return TRY_FULL;
     return TRY_GRANT;
 }
@@ -455,7 +456,7 @@ static nsl_code parts_check_limits(nsl_engine *e, const lk_owner *o,
             return NSL_LIMIT;
         }
     }
-    if (e->opt.max_owner_entries &&
+    if (e->opt.max_owner_entries && o->entries + n > e->opt.max_owner_entries &&
         o->entries + parts_new_entries(e, o, parts, n) > e->opt.max_owner_entries) {
         res->code = NSL_LIMIT;
         snprintf(res->message, sizeof res->message,

@@ -1,0 +1,110 @@
+/* nslock stats: the server's lock table counters (STATS). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_stats.h"
+#include "cli/connect.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: nslock stats [OPTIONS]\n"
+            "\n"
+            "Show the lock server's counters: entries in use and the maximum, sessions,\n"
+            "waiting requests, grants, escalations, deadlocks, timeouts, table-full\n"
+            "episodes (whatever the server reports, in its order).\n"
+            "\n"
+            "Options:\n"
+            "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n");
+    nsl_cli_socket_usage(out);
+    fprintf(out, "  -h, --help             show this help\n"
+                 "\nExit status: 0 success, 2 a bad option or no connection to the server.\n");
+}
+
+/* A JSON string; counter names are plain words, but a server is not trusted
+ * to keep them so. */
+static void print_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+void nsl_cli_print_stats(const nslock_stat *items, size_t count, bool json)
+{
+    if (json) {
+        printf("{\n   \"stats\": {");
+        for (size_t i = 0; i < count; i++) {
+            printf(i ? ",\n      " : "\n      ");
+            print_json_string(stdout, items[i].key);
+            printf(": %" PRIu64, items[i].value);
+        }
+        printf("\n   }\n}\n");
+        return;
+    }
+    int width = 0;
+    for (size_t i = 0; i < count; i++)
+        if ((int)strlen(items[i].key) > width)
+            width = (int)strlen(items[i].key);
+    for (size_t i = 0; i < count; i++)
+        printf("%-*s  %" PRIu64 "\n", width, items[i].key, items[i].value);
+}
+
+int nsl_cmd_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        NSL_CONNECT_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *socket_path = NULL;
+    bool json = false;
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "Jh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'J': json = true; break;
+        case NSL_OPT_SOCKET: socket_path = optarg; break;
+        case 'h': usage(stdout); return NSL_EXIT_OK;
+        default:
+            return nsl_cli_bad_option("stats", opt, "", argv);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nslock: stats: unexpected argument '%s'\nTry 'nslock stats --help'.\n",
+                argv[optind]);
+        return NSL_EXIT_USAGE;
+    }
+    nslock *c = nsl_cli_connect("stats", socket_path);
+    if (c == NULL)
+        return NSL_EXIT_USAGE;
+    nslock_stat *items;
+    size_t count;
+    nslock_error err;
+    int status = NSL_EXIT_OK;
+    if (nslock_stats_list(c, &items, &count, &err) < 0) {
+        nsl_cli_report("stats", &err);
+        status = nsl_cli_exit_status(&err);
+    } else {
+        nsl_cli_print_stats(items, count, json);
+        nslock_free(items);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "nslock: stats: cannot write the output\n");
+            status = NSL_EXIT_USAGE;
+        }
+    }
+    nslock_close(c);
+    return status;
+}

@@ -1,0 +1,384 @@
+/* libnslock's connection: sockets, buffered answer lines, deadlines, errors.
+ *
+ * Blocking calls over plain POSIX sockets with poll(), not libuv (which
+ * SPEC 11 names for client I/O): every library call is one request and its
+ * answer, a LOCK blocks its caller as M's LOCK blocks a process, and an
+ * application should not have to run an event loop (or hide a thread
+ * around one) nor link libuv to take a lock. The socket is non-blocking and
+ * every wait goes through poll() with a deadline, so a stalled server can
+ * never hang a call that has a timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static const struct {
+    int code;
+    const char *name, *text;
+} error_table[] = {
+#define NSLOCK_ERRENTRY_(name, value, text) {value, #name, text},
+    NSLOCK_ERROR_MAP(NSLOCK_ERRENTRY_)
+#undef NSLOCK_ERRENTRY_
+};
+
+#define ERROR_TABLE_LEN (sizeof error_table / sizeof error_table[0])
+
+const char *nslock_errname(int code)
+{
+    for (size_t i = 0; i < ERROR_TABLE_LEN; i++)
+        if (error_table[i].code == code)
+            return error_table[i].name;
+    return "UNKNOWN";
+}
+
+const char *nslock_strerror(int code)
+{
+    for (size_t i = 0; i < ERROR_TABLE_LEN; i++)
+        if (error_table[i].code == code)
+            return error_table[i].text;
+    return "an error code this library does not know";
+}
+
+static void set_error(nslock_error *err, int code, const char *fmt, va_list ap)
+{
+    if (err == NULL)
+        return;
+    err->code = code;
+    snprintf(err->name, sizeof err->name, "%s", nslock_errname(code));
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
+int nsl_client_fail(nslock_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(err, code, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int nsl_client_fail_close(nslock *c, nslock_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(err, code, fmt, ap);
+    va_end(ap);
+    nsl_client_close_fd(c);
+    return -1;
+}
+
+void nsl_client_ok(nslock_error *err)
+{
+    if (err == NULL)
+        return;
+    err->code = NSLOCK_E_OK;
+    memcpy(err->name, "OK", 3);
+    err->message[0] = '\0';
+}
+
+int nsl_client_server_error(nslock_error *err, const char *rest)
+{
+    size_t len = strcspn(rest, " ");
+    const char *message = rest + len;
+    while (*message == ' ')
+        message++;
+    if (err == NULL)
+        return -1;
+    err->code = NSLOCK_E_UNKNOWN;
+    for (size_t i = 0; i < ERROR_TABLE_LEN; i++)
+        /* only the server's codes: a server cannot make us report IO */
+        if (error_table[i].code > 0 && error_table[i].code < NSLOCK_E_UNKNOWN
+            && strlen(error_table[i].name) == len && !memcmp(error_table[i].name, rest, len))
+            err->code = error_table[i].code;
+    snprintf(err->name, sizeof err->name, "%.*s", (int)len, rest);
+    snprintf(err->message, sizeof err->message, "%s", message);
+    return -1;
+}
+
+/* ---- time --------------------------------------------------------------------- */
+
+double nsl_client_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double nsl_client_deadline(const nslock *c, double wait)
+{
+    if (wait < 0 || c->grace < 0)
+        return -1;
+    return nsl_client_now() + wait + c->grace;
+}
+
+/* Waits until fd is ready for events; 0, or -1 with errno ETIMEDOUT. */
+static int wait_ready(int fd, short events, double deadline)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline >= 0) {
+            double left = deadline - nsl_client_now();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            ms = left * 1000 >= INT_MAX ? INT_MAX : (int)ceil(left * 1000);
+        }
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -1;
+        /* timeout or signal: the loop re-checks the deadline */
+    }
+}
+
+/* ---- the handle ------------------------------------------------------------ */
+
+nslock *nsl_client_new(nslock_error *err)
+{
+    nslock *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->fd = -1;
+    c->grace = NSL_CLIENT_DEFAULT_GRACE;
+    c->rcap = 4096;
+    c->rbuf = malloc(c->rcap);
+    c->wcap = 256;
+    c->wbuf = malloc(c->wcap);
+    if (c->rbuf == NULL || c->wbuf == NULL) {
+        free(c->rbuf);
+        free(c->wbuf);
+        free(c);
+        nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+void nsl_client_close_fd(nslock *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->rpos = c->rlen = 0;
+    c->show_left = 0;
+}
+
+static int set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(c->where, sizeof c->where, "%s", path);
+    if (strlen(path) >= sizeof sa.sun_path)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT,
+                               "socket path too long (%zu bytes, at most %zu): %s",
+                               strlen(path), sizeof sa.sun_path - 1, path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return nsl_client_fail(err, NSLOCK_E_IO, "socket: %s", strerror(errno));
+    /* connect() on a local socket completes or fails at once */
+    int rc;
+    do
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 || set_nonblocking(fd) < 0) {
+        int e = errno;
+        close(fd);
+        return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", path, strerror(e));
+    }
+    c->fd = fd;
+    return 0;
+}
+
+/* "host:port" or "[addr]:port" into its parts. */
+static int split_host_port(const char *hp, char *host, size_t hcap, const char **port)
+{
+    const char *colon;
+    const char *h = hp;
+    size_t hlen;
+    if (*hp == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = hp + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - hp);
+    }
+    if (hlen == 0 || hlen >= hcap || colon[1] == '\0')
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+static int connect_one(const struct addrinfo *ai, double deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (set_nonblocking(fd) < 0)
+        goto fail;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        if (errno != EINPROGRESS && errno != EINTR)
+            goto fail;
+        if (wait_ready(fd, POLLOUT, deadline) < 0)
+            goto fail;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+            goto fail;
+        if (soerr != 0) {
+            errno = soerr;
+            goto fail;
+        }
+    }
+    int one = 1;
+    /* one small request per round trip: never wait for Nagle */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int nsl_client_open_tcp(nslock *c, const char *host_port, nslock_error *err)
+{
+    char host[256];
+    const char *port;
+    snprintf(c->where, sizeof c->where, "%s", host_port);
+    if (split_host_port(host_port, host, sizeof host, &port) < 0)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT,
+                               "'%s' is not host:port or [address]:port", host_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *list;
+    int rc = getaddrinfo(host, port, &hints, &list);
+    if (rc != 0)
+        return nsl_client_fail(err, NSLOCK_E_IO, "cannot resolve %s: %s", host_port,
+                               gai_strerror(rc));
+    double deadline = nsl_client_deadline(c, 0);
+    int fd = -1, e = 0;
+    for (struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next) {
+        fd = connect_one(ai, deadline);
+        e = errno;
+    }
+    freeaddrinfo(list);
+    if (fd < 0)
+        return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", host_port,
+                               strerror(e));
+    c->fd = fd;
+    return 0;
+}
+
+/* ---- I/O ---------------------------------------------------------------------- */
+
+static int io_failure(nslock *c, nslock_error *err, const char *what, int e)
+{
+    if (e == ETIMEDOUT)
+        return nsl_client_fail_close(c, err, NSLOCK_E_TIMEOUT,
+                                     "no answer from %s in time; connection closed", c->where);
+    return nsl_client_fail_close(c, err, NSLOCK_E_IO, "%s %s: %s; connection closed", what,
+                                 c->where, strerror(e));
+}
+
+int nsl_client_send(nslock *c, double deadline, nslock_error *err)
+{
+    size_t done = 0;
+    while (done < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + done, c->wlen - done, MSG_NOSIGNAL);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_ready(c->fd, POLLOUT, deadline) < 0)
+                return io_failure(c, err, "writing to", errno);
+        } else if (n < 0 && errno != EINTR) {
+            return io_failure(c, err, "writing to", errno);
+        }
+    }
+    return 0;
+}
+
+int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
+                         nslock_error *err)
+{
+    size_t scanned = c->rpos;
+    for (;;) {
+        char *nl = memchr(c->rbuf + scanned, '\n', c->rlen - scanned);
+        if (nl != NULL) {
+            char *start = c->rbuf + c->rpos;
+            size_t n = (size_t)(nl - start);
+            *nl = '\0';
+            if (n > 0 && start[n - 1] == '\r')
+                start[--n] = '\0';
+            c->rpos = (size_t)(nl + 1 - c->rbuf);
+            *line = start;
+            *len = n;
+            return 0;
+        }
+        if (c->rlen - c->rpos > NSL_CLIENT_MAX_LINE)
+            return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
+                                         "an answer line from %s longer than %u bytes; "
+                                         "connection closed", c->where, NSL_CLIENT_MAX_LINE);
+        /* make room: drop what was consumed, then grow */
+        if (c->rpos > 0) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        scanned = c->rlen;
+        if (c->rlen == c->rcap) {
+            char *bigger = realloc(c->rbuf, c->rcap * 2);
+            if (bigger == NULL)
+                return nsl_client_fail_close(c, err, NSLOCK_E_NOMEM,
+                                             "out of memory reading an answer; connection closed");
+            c->rbuf = bigger;
+            c->rcap *= 2;
+        }
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+        } else if (n == 0) {
+            return nsl_client_fail_close(c, err, NSLOCK_E_IO,
+                                         "%s closed the connection", c->where);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (wait_ready(c->fd, POLLIN, deadline) < 0)
+                return io_failure(c, err, "reading from", errno);
+        } else if (errno != EINTR) {
+            return io_failure(c, err, "reading from", errno);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+/* nslock.h — libnslock, the client library of the nslock lock server.
+ *
+ * A program connects (one connection is one session, the OWNER of the lock
+ * table), takes and releases locks, and reads the lock table. The library
+ * speaks the text protocol of docs/PROTOCOL.md and nothing else.
+ *
+ *     nslock *c; nslock_error err; nslock_outcome got;
+ *     if (nslock_connect(&c, NULL, "example", &err) < 0) ... err.name, err.message
+ *     nslock_lock(c, "^Orders(15)", NSLOCK_EXCLUSIVE, 5.0, &got, &err);   got.test: $TEST
+ *     nslock_unlock(c, "^Orders(15)", NSLOCK_EXCLUSIVE, &err);
+ *     nslock_close(c);
+ *
+ * Conventions:
+ * - Every call returns 0 (or the documented count) on success and -1 on
+ *   failure, and fills *err (err may be NULL when the caller does not care).
+ *   A lock that timed out is not a failure: the call returns 0 and
+ *   outcome.test is 0, as $TEST is in M.
+ * - After a server error (SYNTAX, DEADLOCK, ...) the connection stays usable
+ *   and the session keeps what it holds. After IO, TIMEOUT or PROTOCOL the
+ *   library has closed the connection, because the answer stream can no
+ *   longer be trusted; the server then ends the session and releases
+ *   everything it held. Later calls fail with IO.
+ * - Calls block. A call that waits for a lock gives up on the client side
+ *   after its timeout plus a grace period (nslock_set_grace); a call that
+ *   does not wait gives up after the grace period alone.
+ * - A handle is used by one thread at a time.
+ */
+#ifndef NSLOCK_H
+#define NSLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NSLOCK_API __attribute__((visibility("default")))
+#else
+#define NSLOCK_API
+#endif
+
+#define NSLOCK_PROTOCOL_VERSION 1
+
+/* Error codes: the server's stable codes (PROTOCOL.md) first, then the
+ * library's own. X(name, value, description). */
+#define NSLOCK_ERROR_MAP(X)                                                   \
+    X(OK,          0, "no error")                                             \
+    X(SYNTAX,      1, "the request or the lock name is malformed")            \
+    X(NAMESPACE,   2, "unknown namespace, extended reference or directory")   \
+    X(SUBSCRIPT,   3, "a lock name beyond the limits")                        \
+    X(COMMAND,     4, "a well-formed request that is not allowed")            \
+    X(DEADLOCK,    5, "the request was chosen to break a deadlock")           \
+    X(PROTECT,     6, "not permitted")                                        \
+    X(LIMIT,       7, "a limit was exceeded")                                 \
+    X(SHUTDOWN,    8, "the server is stopping")                               \
+    X(NOTFOUND,    9, "nothing matched")                                      \
+    X(UNKNOWN,    99, "an error code this library does not know")            \
+    X(IO,        100, "the connection failed or was lost")                    \
+    X(TIMEOUT,   101, "no answer within the timeout plus grace period")       \
+    X(PROTOCOL,  102, "the server's answer does not follow the protocol")     \
+    X(ARGUMENT,  103, "an invalid argument to a library call")                \
+    X(NOMEM,     104, "out of memory")
+
+typedef enum nslock_errcode {
+#define NSLOCK_ERRCODE_(name, value, text) NSLOCK_E_##name = value,
+    NSLOCK_ERROR_MAP(NSLOCK_ERRCODE_)
+#undef NSLOCK_ERRCODE_
+} nslock_errcode;
+
+typedef struct nslock_error {
+    int code;           /* nslock_errcode; NSLOCK_E_OK after a success */
+    char name[32];      /* the code's name, "DEADLOCK"; for UNKNOWN the code the server sent */
+    char message[480];  /* for people; may change between versions */
+} nslock_error;
+
+/* "DEADLOCK" for NSLOCK_E_DEADLOCK; "UNKNOWN" for a value not in the map. */
+NSLOCK_API const char *nslock_errname(int code);
+/* One line describing the code (not the message of a particular error). */
+NSLOCK_API const char *nslock_strerror(int code);
+
+/* ---- connections ------------------------------------------------------------ */
+
+typedef struct nslock nslock;
+
+/* The socket nslock_connect() uses when given no path: $NSLOCK_SOCKET, else
+ * $XDG_RUNTIME_DIR/nslock.sock, else /tmp/nslock-<uid>.sock. Returns 0, or -1
+ * when it does not fit in cap bytes. */
+NSLOCK_API int nslock_default_socket(char *buf, size_t cap);
+
+/* Connects to the server's Unix socket (socket_path NULL: the default above)
+ * and introduces the client with HELLO; client_name (may be NULL) is shown
+ * in the CLIENT column and may not contain spaces or control characters.
+ * On failure *out is NULL. */
+NSLOCK_API int nslock_connect(nslock **out, const char *socket_path, const char *client_name,
+                              nslock_error *err);
+
+/* The same over TCP: host_port is "host:port" or "[v6addr]:port"; token is
+ * the server's shared token (read it from the token file; never take it from
+ * a command line). */
+NSLOCK_API int nslock_connect_tcp(nslock **out, const char *host_port, const char *token,
+                                  const char *client_name, nslock_error *err);
+
+/* Ends the session (the server releases everything it holds) and frees the
+ * handle. c may be NULL. */
+NSLOCK_API void nslock_close(nslock *c);
+
+/* How long past a request's own waiting time the library waits for its
+ * answer before giving up with TIMEOUT (default 10 s; negative: forever). */
+NSLOCK_API void nslock_set_grace(nslock *c, double seconds);
+
+/* The session id (the OWNER column) the server gave in answer to HELLO. */
+NSLOCK_API uint64_t nslock_session_id(const nslock *c);
+
+/* The namespace the session works in, as last set with nslock_namespace()
+ * (upper-cased, as the server stores it), or NULL while it is the server's
+ * default namespace and the server did not say which that is. */
+NSLOCK_API const char *nslock_current_namespace(const nslock *c);
+
+/* "OK PONG": one round trip. */
+NSLOCK_API int nslock_ping(nslock *c, nslock_error *err);
+
+/* ---- locks ------------------------------------------------------------------ */
+
+/* Lock types (SPEC 5), combined with |. */
+enum {
+    NSLOCK_EXCLUSIVE  = 0,       /* the default */
+    NSLOCK_SHARED     = 1 << 0,  /* "S" */
+    NSLOCK_ESCALATING = 1 << 1,  /* "E" */
+    NSLOCK_IMMEDIATE  = 1 << 2,  /* "I": unlock at once, even inside a transaction */
+    NSLOCK_DEFERRED   = 1 << 3,  /* "D": unlock at transaction end */
+};
+
+/* Timeouts are in seconds (fractions allowed). Negative, or above 1e9:
+ * wait until granted. 0: one attempt. */
+#define NSLOCK_WAIT_FOREVER (-1.0)
+
+typedef struct nslock_outcome {
+    int test;          /* $TEST: 1 granted, 0 timed out, -1 the command only released */
+    uint64_t token;    /* the fencing token of the grant when test is 1, else 0 */
+} nslock_outcome;
+
+/* LOCK +NAME#"TYPES":TIMEOUT — one incremental lock. out may be NULL. */
+NSLOCK_API int nslock_lock(nslock *c, const char *name, unsigned types, double timeout,
+                           nslock_outcome *out, nslock_error *err);
+
+/* LOCK +(N1,N2,...)#"TYPES":TIMEOUT — all the names or none. */
+NSLOCK_API int nslock_lock_names(nslock *c, const char *const *names, size_t count,
+                                 unsigned types, double timeout, nslock_outcome *out,
+                                 nslock_error *err);
+
+/* LOCK -NAME#"TYPES" — removes one count of that type (never waits; removing
+ * what is not held is not an error). */
+NSLOCK_API int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err);
+
+/* LOCK — releases everything the session holds (inside a transaction: puts
+ * it in the delock state, SPEC 6.8). */
+NSLOCK_API int nslock_unlock_all(nslock *c, nslock_error *err);
+
+/* A LOCK command in the text form of SPEC 5, starting with LOCK or L, e.g.
+ * "LOCK +(^a(1),^b)#\"S\":2.5,-^c". The client-side timeout is the sum of the
+ * timeouts of its arguments that take locks (forever when one has none). */
+NSLOCK_API int nslock_command(nslock *c, const char *command, nslock_outcome *out,
+                              nslock_error *err);
+
+/* NS NAME: later names resolve in that namespace. */
+NSLOCK_API int nslock_namespace(nslock *c, const char *name, nslock_error *err);
+
+/* Transactions (SPEC 6.8). *level (may be NULL) receives the transaction
+ * level after the call. trollback: one_level 0 rolls back all levels,
+ * nonzero one level (TROLLBACK 1). */
+NSLOCK_API int nslock_tstart(nslock *c, int *level, nslock_error *err);
+NSLOCK_API int nslock_tcommit(nslock *c, int *level, nslock_error *err);
+NSLOCK_API int nslock_trollback(nslock *c, int one_level, int *level, nslock_error *err);
+
+/* ---- reading the table -------------------------------------------------------
+ * Array results are one allocation: free them with nslock_free(). Strings
+ * are never NULL; a field the server left empty is "". */
+
+NSLOCK_API void nslock_free(void *rows);
+
+typedef struct nslock_resolution {
+    const char *database;
+    const char *directory;
+    const char *rule;      /* local, globals, map, subtree, namespace, implied */
+    const char *mapping;   /* the mapping rule that decided, or "" */
+} nslock_resolution;
+
+/* RESOLVE NAME in the session's namespace: the databases it lands in. */
+NSLOCK_API int nslock_resolve(nslock *c, const char *name, nslock_resolution **rows,
+                              size_t *count, nslock_error *err);
+
+/* One row of the lock table (SPEC 7). */
+typedef struct nslock_entry {
+    const char *database;
+    const char *directory;
+    uint64_t owner;              /* session id */
+    long pid;                    /* 0 when unknown */
+    const char *client;
+    const char *mode;            /* "Exclusive/2->Delock", "WaitShared", ... */
+    const char *name;            /* canonical, without a namespace */
+    const char *namespace_name;  /* where the lock was taken */
+    const char *since;           /* UTC, ISO 8601 with milliseconds */
+    uint64_t token;              /* fencing token; 0 for a waiting row */
+    int waiting;                 /* 1 for a waiting request (mode Wait...) */
+    const char *blockers;        /* a waiting row's blocking owners, "3,5"; "" otherwise */
+} nslock_entry;
+
+/* Filters of SHOW; zero/NULL fields match everything. */
+typedef struct nslock_show_filter {
+    const char *database;
+    const char *namespace_name;
+    uint64_t owner;
+    long pid;
+    const char *name_prefix;
+    int no_waiters;
+} nslock_show_filter;
+
+/* The whole (filtered) table at once. filter may be NULL. */
+NSLOCK_API int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
+                           size_t *count, nslock_error *err);
+
+/* The same row by row, for tables too large to hold twice: begin sends SHOW
+ * and gives the number of rows (count may be NULL); next fills *row and
+ * returns 1, or returns 0 after the last row, or -1. A row's strings stay
+ * valid until the next call on c. Any other call on c first skips the rows
+ * not yet read. */
+NSLOCK_API int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
+                                 nslock_error *err);
+NSLOCK_API int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err);
+
+typedef struct nslock_stats {
+    uint64_t entries, max_entries, sessions, waiters, grants, escalations, deadlocks,
+             timeouts, table_full_episodes;
+} nslock_stats;
+
+/* STATS into the fields above (a counter the server does not report is 0). */
+NSLOCK_API int nslock_stats_get(nslock *c, nslock_stats *stats, nslock_error *err);
+
+/* STATS as the server sent it, every counter in its order. */
+typedef struct nslock_stat {
+    const char *key;
+    uint64_t value;
+} nslock_stat;
+NSLOCK_API int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count,
+                                 nslock_error *err);
+
+/* ---- administration ------------------------------------------------------- */
+
+/* REMOVE: held entries matching every criterion given (at least one). Other
+ * owners' entries need admin rights (PROTECT). NOTFOUND when nothing
+ * matched. */
+typedef struct nslock_remove_filter {
+    uint64_t owner;        /* 0: any */
+    long pid;              /* 0: any */
+    const char *database;  /* NULL: any */
+    const char *name;      /* NULL: any */
+} nslock_remove_filter;
+
+NSLOCK_API int nslock_remove(nslock *c, const nslock_remove_filter *filter, uint64_t *removed,
+                             nslock_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

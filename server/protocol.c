@@ -1,0 +1,843 @@
+/* server/protocol.c — the requests of docs/PROTOCOL.md and their answers.
+ *
+ * Each request is one line; each gets exactly one response (`OK ...`,
+ * `ERR CODE message`, or `DATA n` and n lines), written into the session's
+ * output. LOCK is the hot path: one parse into the server's reusable
+ * command, one engine call, one short reply, no allocation.
+ */
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+#define PROTOCOL_VERSION 1
+
+/* A request line cut into words: `pos` walks it. */
+typedef struct request {
+    nsl_session *s;
+    const char *line;
+    size_t len;
+    size_t pos;          /* first byte after the keyword */
+} request;
+
+/* The next space-separated word; spaces inside "..." belong to the word
+ * (a name= value may be ^a("x y")). False at the end of the line. */
+static bool next_word(request *rq, const char **word, size_t *wlen, size_t *column)
+{
+    size_t i = rq->pos;
+    while (i < rq->len && rq->line[i] == ' ')
+        i++;
+    if (i == rq->len) {
+        rq->pos = i;
+        return false;
+    }
+    size_t start = i;
+    bool quoted = false;
+    while (i < rq->len && (quoted || rq->line[i] != ' ')) {
+        if (rq->line[i] == '"')
+            quoted = !quoted;
+        i++;
+    }
+    *word = rq->line + start;
+    *wlen = i - start;
+    *column = start + 1;
+    rq->pos = i;
+    return true;
+}
+
+/* The rest of the line after the keyword, without surrounding spaces. */
+static void rest_of_line(request *rq, const char **text, size_t *len, size_t *column)
+{
+    size_t i = rq->pos, end = rq->len;
+    while (i < end && rq->line[i] == ' ')
+        i++;
+    while (end > i && rq->line[end - 1] == ' ')
+        end--;
+    *text = rq->line + i;
+    *len = end - i;
+    *column = i + 1;
+}
+
+static bool word_is(const char *w, size_t wlen, const char *keyword)
+{
+    return strlen(keyword) == wlen && !strncasecmp(w, keyword, wlen);
+}
+
+static bool parse_u64(const char *w, size_t wlen, uint64_t *out)
+{
+    if (wlen == 0 || wlen > 20)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < wlen; i++) {
+        if (w[i] < '0' || w[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(w[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* "key=value": splits at the first '='. */
+static bool split_pair(const char *w, size_t wlen, size_t *klen, const char **value, size_t *vlen)
+{
+    const char *eq = memchr(w, '=', wlen);
+    if (!eq)
+        return false;
+    *klen = (size_t)(eq - w);
+    *value = eq + 1;
+    *vlen = wlen - *klen - 1;
+    return true;
+}
+
+/* A NUL-terminated copy of a word, for the registry's look-ups; optional
+ * surrounding quotes are dropped (NS "BETA", as M's ZN "BETA"). */
+static void word_copy(const char *w, size_t wlen, char *buf, size_t cap)
+{
+    if (wlen >= 2 && w[0] == '"' && w[wlen - 1] == '"') {
+        w++;
+        wlen -= 2;
+    }
+    if (wlen >= cap)
+        wlen = cap - 1;
+    memcpy(buf, w, wlen);
+    buf[wlen] = '\0';
+}
+
+static void out_parse_error(nsl_session *s, const nsl_error *err, size_t base_column)
+{
+    if (err->column > 0)
+        nsl_out_errf(s, err->code, "column %zu: %s", (size_t)err->column + base_column,
+                     err->message);
+    else
+        nsl_out_err(s, err->code, err->message);
+}
+
+static bool no_more_words(request *rq)
+{
+    const char *w;
+    size_t wlen, col;
+    if (!next_word(rq, &w, &wlen, &col))
+        return true;
+    nsl_out_errf(rq->s, NSL_SYNTAX, "column %zu: unexpected '%.*s'", col,
+                 (int)(wlen > 40 ? 40 : wlen), w);
+    return false;
+}
+
+/* ---- LOCK ---------------------------------------------------------------------- */
+
+static void lock_reply(nsl_session *s, const nsl_lock_result *r)
+{
+    if (r->code != NSL_OK) {
+        nsl_out_err(s, r->code, r->message);
+    } else if (r->test == 1) {
+        nsl_out_put(s, "OK 1 ", 5);
+        nsl_out_u64(s, r->token);
+        nsl_out_char(s, '\n');
+    } else if (r->test == 0) {
+        nsl_out_put(s, "OK 0\n", 5);
+    } else {
+        nsl_out_put(s, "OK\n", 3);
+    }
+}
+
+void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r)
+{
+    s->waiting = false;
+    lock_reply(s, r);
+    nsl_session_make_ready(s);
+}
+
+static void req_lock(request *rq, size_t keyword_at)
+{
+    nsl_session *s = rq->s;
+    nsl_server *srv = s->srv;
+    nsl_error err;
+    if (nsl_lock_command_parse(rq->line + keyword_at, rq->len - keyword_at, &srv->cmd,
+                               &err) != NSL_OK) {
+        out_parse_error(s, &err, keyword_at);
+        return;
+    }
+    /* The engine may complete a queued command during this very call
+     * (through `done`), so the flag is set first and cleared by whoever
+     * answers. */
+    s->waiting = true;
+    nsl_lock_result r;
+    if (nsl_engine_execute(srv->engine, s->owner, &srv->cmd, nsl_server_now(srv), &r) == NSL_DONE) {
+        s->waiting = false;
+        lock_reply(s, &r);
+    }
+}
+
+/* ---- session requests ------------------------------------------------------------ */
+
+static void req_hello(request *rq)
+{
+    nsl_session *s = rq->s;
+    const char *w, *v;
+    size_t wlen, col, klen, vlen;
+    while (next_word(rq, &w, &wlen, &col)) {
+        if (!split_pair(w, wlen, &klen, &v, &vlen)) {
+            nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected name=CLIENT or pid=PID", col);
+            return;
+        }
+        if (word_is(w, klen, "name")) {
+            size_t n = vlen < sizeof s->client - 1 ? vlen : sizeof s->client - 1;
+            for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)v[i];
+                s->client[i] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+            }
+            s->client[n] = '\0';
+        } else if (word_is(w, klen, "pid")) {
+            uint64_t pid;
+            if (!parse_u64(v, vlen, &pid) || pid == 0 || pid > INT32_MAX) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: pid must be a process id", col + klen + 1);
+                return;
+            }
+            if (s->tcp)          /* over the Unix socket the kernel's word wins */
+                s->pid = (long)pid;
+        }
+        /* other keys: ignored, so newer clients can say more */
+    }
+    nsl_out_str(s, "OK nslock ");
+    nsl_out_u64(s, PROTOCOL_VERSION);
+    nsl_out_str(s, " session ");
+    nsl_out_u64(s, s->owner);
+    nsl_out_char(s, '\n');
+}
+
+/* Constant time in the token's content, so timing tells nothing about it. */
+static bool token_matches(const nsl_server *srv, const char *t, size_t len)
+{
+    if (len != srv->auth_token_len)
+        return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(t[i] ^ srv->auth_token[i]);
+    return diff == 0;
+}
+
+static void req_auth(request *rq)
+{
+    nsl_session *s = rq->s;
+    const char *t;
+    size_t len, col;
+    rest_of_line(rq, &t, &len, &col);
+    if (!s->tcp) {
+        nsl_out_str(s, "OK\n");      /* the Unix socket trusts the kernel's credentials */
+        return;
+    }
+    if (!token_matches(s->srv, t, len)) {
+        nsl_log(NSL_LOG_WARN, "session %u: bad token over TCP; closing", s->owner);
+        nsl_out_err(s, NSL_PROTECT, "bad token");
+        nsl_session_end(s, true);
+        return;
+    }
+    s->authenticated = true;
+    nsl_out_str(s, "OK\n");
+}
+
+static void req_ns(request *rq)
+{
+    nsl_session *s = rq->s;
+    const char *w;
+    size_t wlen, col;
+    if (!next_word(rq, &w, &wlen, &col)) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected a namespace name", rq->pos + 1);
+        return;
+    }
+    char name[256];
+    word_copy(w, wlen, name, sizeof name);
+    const nsl_namespace *ns = nsl_registry_find_namespace(s->srv->reg, name);
+    if (!ns) {
+        nsl_out_errf(s, NSL_NAMESPACE, "unknown namespace '%s'", name);
+        return;
+    }
+    if (!no_more_words(rq))
+        return;
+    nsl_engine_owner_set_namespace(s->srv->engine, s->owner, ns->id);
+    nsl_out_str(s, "OK\n");
+}
+
+static void out_level(nsl_session *s, nsl_code rc, const char *what)
+{
+    if (rc == NSL_COMMAND) {
+        nsl_out_errf(s, NSL_COMMAND, "%s with no transaction open", what);
+    } else if (rc == NSL_LIMIT) {
+        nsl_out_err(s, NSL_LIMIT, "too many nested transactions");
+    } else if (rc != NSL_OK) {
+        nsl_out_err(s, rc, NULL);
+    } else {
+        nsl_out_str(s, "OK ");
+        nsl_out_u64(s, nsl_engine_tlevel(s->srv->engine, s->owner));
+        nsl_out_char(s, '\n');
+    }
+}
+
+static void req_tstart(request *rq)
+{
+    if (no_more_words(rq))
+        out_level(rq->s, nsl_engine_tstart(rq->s->srv->engine, rq->s->owner), "TSTART");
+}
+
+static void req_tcommit(request *rq)
+{
+    nsl_server *srv = rq->s->srv;
+    if (no_more_words(rq))
+        out_level(rq->s, nsl_engine_tcommit(srv->engine, rq->s->owner, nsl_server_now(srv)),
+                  "TCOMMIT");
+}
+
+static void req_trollback(request *rq)
+{
+    nsl_session *s = rq->s;
+    nsl_server *srv = s->srv;
+    const char *w;
+    size_t wlen, col;
+    unsigned levels = 0;                  /* all */
+    if (next_word(rq, &w, &wlen, &col)) {
+        if (!(wlen == 1 && w[0] == '1')) {
+            nsl_out_errf(s, NSL_SYNTAX,
+                         "column %zu: TROLLBACK takes no argument (all levels) or 1 (one level)",
+                         col);
+            return;
+        }
+        levels = 1;
+        if (!no_more_words(rq))
+            return;
+    }
+    out_level(s, nsl_engine_trollback(srv->engine, s->owner, levels, nsl_server_now(srv)),
+              "TROLLBACK");
+}
+
+/* ---- RESOLVE ---------------------------------------------------------------------------- */
+
+static void out_field(nsl_session *s, const char *text)
+{
+    if (!text || !*text)
+        nsl_out_char(s, '-');
+    else
+        nsl_out_clean(s, text, strlen(text));
+}
+
+static void req_resolve(request *rq)
+{
+    nsl_session *s = rq->s;
+    nsl_server *srv = s->srv;
+    const char *text;
+    size_t len, col;
+    rest_of_line(rq, &text, &len, &col);
+    if (!len) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected a lock name", col);
+        return;
+    }
+    nsl_lockname name;
+    nsl_error err;
+    if (nsl_lockname_parse(text, len, NULL, &name, &err) != NSL_OK) {
+        out_parse_error(s, &err, col - 1);
+        return;
+    }
+    nsl_resolution res;
+    uint32_t ns = nsl_engine_owner_namespace(srv->engine, s->owner);
+    if (nsl_resolve(srv->resolver, ns, &name, &res, &err) != NSL_OK) {
+        out_parse_error(s, &err, col - 1);
+        return;
+    }
+    nsl_out_str(s, "DATA ");
+    nsl_out_u64(s, res.count);
+    nsl_out_char(s, '\n');
+    for (uint32_t i = 0; i < res.count; i++) {
+        const nsl_database *db = nsl_registry_database(srv->reg, res.dbs[i].db);
+        out_field(s, db->name);
+        nsl_out_char(s, '\t');
+        out_field(s, db->directory);
+        nsl_out_char(s, '\t');
+        out_field(s, nsl_rule_kind_name(res.dbs[i].rule));
+        nsl_out_char(s, '\t');
+        out_field(s, res.dbs[i].mapping ? res.dbs[i].mapping->rule : NULL);
+        nsl_out_char(s, '\n');
+    }
+}
+
+/* ---- SHOW ------------------------------------------------------------------------------- */
+
+static bool parse_database(request *rq, const char *v, size_t vlen, int64_t *db)
+{
+    char name[256];
+    word_copy(v, vlen, name, sizeof name);
+    const nsl_database *d = nsl_registry_find_database(rq->s->srv->reg, name);
+    if (!d) {
+        nsl_out_errf(rq->s, NSL_NAMESPACE, "unknown database '%s'", name);
+        return false;
+    }
+    *db = d->id;
+    return true;
+}
+
+static void out_since(nsl_session *s, uint64_t since, int64_t wall_offset_ms)
+{
+    int64_t ms = (int64_t)since + wall_offset_ms;
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(ms % 1000));
+    nsl_out_put(s, buf, (size_t)n);
+}
+
+static void out_name(nsl_session *s, const char *name)
+{
+    char buf[4096];
+    size_t len = strlen(name);
+    size_t need = nsl_mtext_escape(name, len, buf, sizeof buf);
+    if (need < sizeof buf) {
+        nsl_out_put(s, buf, need);
+        return;
+    }
+    char *big = malloc(need + 1);
+    if (!big) {
+        nsl_out_clean(s, name, len);
+        return;
+    }
+    nsl_mtext_escape(name, len, big, need + 1);
+    nsl_out_put(s, big, need);
+    free(big);
+}
+
+static void out_row(nsl_session *s, const nsl_view_row *row, int64_t wall_offset_ms)
+{
+    nsl_server *srv = s->srv;
+    const nsl_database *db = nsl_registry_database(srv->reg, row->database);
+    const nsl_namespace *ns = nsl_registry_namespace(srv->reg, row->namespace_id);
+    const nsl_session *owner = nsl_session_by_owner(srv, row->owner);
+    out_field(s, db->name);
+    nsl_out_char(s, '\t');
+    out_field(s, db->directory);
+    nsl_out_char(s, '\t');
+    nsl_out_u64(s, row->owner);
+    nsl_out_char(s, '\t');
+    if (owner && owner->pid > 0)
+        nsl_out_u64(s, (uint64_t)owner->pid);
+    else
+        nsl_out_char(s, '-');
+    nsl_out_char(s, '\t');
+    out_field(s, owner ? owner->client : NULL);
+    nsl_out_char(s, '\t');
+    out_field(s, row->mode);
+    nsl_out_char(s, '\t');
+    out_name(s, row->name);
+    nsl_out_char(s, '\t');
+    out_field(s, ns ? ns->name : NULL);
+    nsl_out_char(s, '\t');
+    out_since(s, row->since, wall_offset_ms);
+    nsl_out_char(s, '\t');
+    if (row->waiting || !row->token)
+        nsl_out_char(s, '-');
+    else
+        nsl_out_u64(s, row->token);
+    nsl_out_char(s, '\t');
+    if (!row->waiting || !row->blocker_count)
+        nsl_out_char(s, '-');
+    for (size_t i = 0; row->waiting && i < row->blocker_count; i++) {
+        if (i)
+            nsl_out_char(s, ',');
+        nsl_out_u64(s, row->blockers[i]);
+    }
+    nsl_out_char(s, '\n');
+}
+
+static bool row_pid_matches(nsl_server *srv, const nsl_view_row *row, int64_t pid)
+{
+    if (pid < 0)
+        return true;
+    const nsl_session *o = nsl_session_by_owner(srv, row->owner);
+    return o && o->pid == pid;
+}
+
+static void req_show(request *rq)
+{
+    nsl_session *s = rq->s;
+    nsl_server *srv = s->srv;
+    nsl_view_filter f;
+    nsl_view_filter_init(&f);
+    int64_t pid = -1;
+    char *prefix = NULL;
+    const char *w, *v;
+    size_t wlen, col, klen, vlen;
+    while (next_word(rq, &w, &wlen, &col)) {
+        uint64_t n;
+        if (word_is(w, wlen, "nowaiters")) {
+            f.no_waiters = true;
+            continue;
+        }
+        if (!split_pair(w, wlen, &klen, &v, &vlen)) {
+            nsl_out_errf(s, NSL_SYNTAX,
+                         "column %zu: expected database=, namespace=, owner=, pid=, name= or nowaiters",
+                         col);
+            goto out;
+        }
+        if (word_is(w, klen, "database")) {
+            if (!parse_database(rq, v, vlen, &f.database))
+                goto out;
+        } else if (word_is(w, klen, "namespace")) {
+            char name[256];
+            word_copy(v, vlen, name, sizeof name);
+            const nsl_namespace *ns = nsl_registry_find_namespace(srv->reg, name);
+            if (!ns) {
+                nsl_out_errf(s, NSL_NAMESPACE, "unknown namespace '%s'", name);
+                goto out;
+            }
+            f.namespace_id = ns->id;
+        } else if (word_is(w, klen, "owner")) {
+            if (!parse_u64(v, vlen, &n) || n == 0 || n > UINT32_MAX) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: owner must be a session id", col + klen + 1);
+                goto out;
+            }
+            f.owner = (nsl_owner_id)n;
+        } else if (word_is(w, klen, "pid")) {
+            if (!parse_u64(v, vlen, &n) || n == 0 || n > INT32_MAX) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: pid must be a process id", col + klen + 1);
+                goto out;
+            }
+            pid = (int64_t)n;
+        } else if (word_is(w, klen, "name")) {
+            free(prefix);
+            prefix = strndup(v, vlen);
+            if (!prefix) {
+                nsl_out_err(s, NSL_NOMEM, NULL);
+                goto out;
+            }
+            f.name_prefix = prefix;
+        } else {
+            nsl_out_errf(s, NSL_SYNTAX, "column %zu: unknown filter '%.*s'", col,
+                         (int)(klen > 40 ? 40 : klen), w);
+            goto out;
+        }
+    }
+    nsl_view view;
+    if (nsl_engine_view(srv->engine, &f, &view) != NSL_OK) {
+        nsl_out_err(s, NSL_NOMEM, "cannot build the lock table view");
+        goto out;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < view.count; i++)
+        count += row_pid_matches(srv, &view.rows[i], pid);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall_offset = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
+                          (int64_t)nsl_server_now(srv);
+    nsl_out_str(s, "DATA ");
+    nsl_out_u64(s, count);
+    nsl_out_char(s, '\n');
+    for (size_t i = 0; i < view.count; i++)
+        if (row_pid_matches(srv, &view.rows[i], pid))
+            out_row(s, &view.rows[i], wall_offset);
+    nsl_view_free(&view);
+out:
+    free(prefix);
+}
+
+/* ---- STATS ------------------------------------------------------------------------------ */
+
+static void stat_line(nsl_session *s, const char *name, uint64_t v)
+{
+    nsl_out_str(s, name);
+    nsl_out_char(s, '\t');
+    nsl_out_u64(s, v);
+    nsl_out_char(s, '\n');
+}
+
+static void req_stats(request *rq)
+{
+    nsl_session *s = rq->s;
+    if (!no_more_words(rq))
+        return;
+    nsl_engine_stats st;
+    nsl_engine_stats_get(s->srv->engine, &st);
+    nsl_out_str(s, "DATA 9\n");
+    stat_line(s, "entries", st.entries);
+    stat_line(s, "max_entries", st.max_entries);
+    stat_line(s, "sessions", st.owners);
+    stat_line(s, "waiters", st.waiters);
+    stat_line(s, "grants", st.grants);
+    stat_line(s, "escalations", st.escalations);
+    stat_line(s, "deadlocks", st.deadlocks);
+    stat_line(s, "timeouts", st.timeouts);
+    stat_line(s, "table_full_episodes", st.table_full_episodes);
+}
+
+/* ---- REMOVE ----------------------------------------------------------------------------- */
+
+/* SPEC 8.3: root, the server's own uid, or a member of server.admin_group.
+ * TCP peers have no uid the server can trust, so they are never admins. */
+static bool is_admin(nsl_session *s)
+{
+    if (s->admin >= 0)
+        return s->admin;
+    nsl_server *srv = s->srv;
+    bool admin = false;
+    const char *group = srv->cfg->admin_group;
+    if (s->tcp || !s->have_uid) {
+        admin = false;
+    } else if (s->uid == 0 || s->uid == srv->self_uid) {
+        admin = true;
+    } else if (group) {
+        struct group *g = getgrnam(group);
+        if (!g) {
+            nsl_log(NSL_LOG_WARN, "server.admin_group '%s' does not exist", group);
+        } else {
+            gid_t admin_gid = g->gr_gid;
+            admin = s->gid == admin_gid;
+            struct passwd *pw = getpwuid(s->uid);
+            if (!admin && pw) {
+                int n = 64;
+                gid_t *groups = malloc((size_t)n * sizeof *groups);
+                if (groups && getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0) {
+                    gid_t *more = realloc(groups, (size_t)n * sizeof *groups);
+                    if (more) {
+                        groups = more;
+                        if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+                            n = 0;
+                    } else {
+                        n = 0;
+                    }
+                }
+                for (int i = 0; groups && i < n; i++)
+                    admin |= groups[i] == admin_gid;
+                free(groups);
+            }
+        }
+    }
+    s->admin = admin;
+    return admin;
+}
+
+typedef struct remove_args {
+    nsl_owner_id owner;          /* 0: any */
+    int64_t pid;                 /* < 0: any */
+    int64_t db;                  /* < 0: any */
+    bool has_key;
+    nsl_key key;
+} remove_args;
+
+static bool parse_remove(request *rq, remove_args *a)
+{
+    nsl_session *s = rq->s;
+    const char *w, *v;
+    size_t wlen, col, klen, vlen;
+    bool any = false;
+    *a = (remove_args){.pid = -1, .db = -1};
+    while (next_word(rq, &w, &wlen, &col)) {
+        uint64_t n;
+        if (!split_pair(w, wlen, &klen, &v, &vlen)) {
+            nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected owner=, pid=, database= or name=", col);
+            return false;
+        }
+        any = true;
+        if (word_is(w, klen, "owner")) {
+            if (!parse_u64(v, vlen, &n) || n == 0 || n > UINT32_MAX) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: owner must be a session id", col + klen + 1);
+                return false;
+            }
+            a->owner = (nsl_owner_id)n;
+        } else if (word_is(w, klen, "pid")) {
+            if (!parse_u64(v, vlen, &n) || n == 0 || n > INT32_MAX) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: pid must be a process id", col + klen + 1);
+                return false;
+            }
+            a->pid = (int64_t)n;
+        } else if (word_is(w, klen, "database")) {
+            if (!parse_database(rq, v, vlen, &a->db))
+                return false;
+        } else if (word_is(w, klen, "name")) {
+            nsl_lockname name;
+            nsl_error err;
+            if (nsl_lockname_parse(v, vlen, NULL, &name, &err) != NSL_OK) {
+                out_parse_error(s, &err, col + klen);
+                return false;
+            }
+            if (name.ref != NSL_REF_PLAIN) {
+                nsl_out_errf(s, NSL_SYNTAX,
+                             "column %zu: name= takes a name as the table shows it, "
+                             "without a namespace; use database= to choose the database",
+                             col + klen + 1);
+                return false;
+            }
+            a->has_key = true;
+            a->key = name.key;
+        } else {
+            nsl_out_errf(s, NSL_SYNTAX, "column %zu: unknown criterion '%.*s'", col,
+                         (int)(klen > 40 ? 40 : klen), w);
+            return false;
+        }
+    }
+    if (!any)
+        nsl_out_err(s, NSL_SYNTAX, "REMOVE needs at least one of owner=, pid=, database=, name=");
+    return any;
+}
+
+/* True when some other owner holds an entry the criteria match. */
+static bool touches_others(nsl_session *s, const remove_args *a)
+{
+    nsl_view_filter f;
+    nsl_view_filter_init(&f);
+    f.database = a->db;
+    f.no_waiters = true;
+    nsl_view view;
+    if (nsl_engine_view(s->srv->engine, &f, &view) != NSL_OK)
+        return true;
+    bool others = false;
+    for (size_t i = 0; i < view.count && !others; i++) {
+        const nsl_view_row *r = &view.rows[i];
+        if (r->owner == s->owner)
+            continue;
+        others = !a->has_key ||
+                 (r->key_len == a->key.len && !memcmp(r->key, a->key.bytes, a->key.len));
+    }
+    nsl_view_free(&view);
+    return others;
+}
+
+static void req_remove(request *rq)
+{
+    nsl_session *s = rq->s;
+    nsl_server *srv = s->srv;
+    remove_args a;
+    if (!parse_remove(rq, &a))
+        return;
+    const nsl_key *key = a.has_key ? &a.key : NULL;
+    uint64_t now = nsl_server_now(srv);
+
+    /* The sessions the criteria select: one owner, a pid's, or everyone. */
+    size_t targets = 0;
+    bool only_self = true;
+    for (nsl_session *t = srv->sessions; t; t = t->next) {
+        if (t->ended || (a.owner && t->owner != a.owner) || (a.pid >= 0 && t->pid != a.pid))
+            continue;
+        targets++;
+        only_self &= t == s;
+    }
+    bool everyone = !a.owner && a.pid < 0;
+    if (!everyone && !targets) {
+        if (a.owner)
+            nsl_out_errf(s, NSL_NOTFOUND, "no session %u%s", a.owner,
+                         a.pid >= 0 ? " with that pid" : "");
+        else
+            nsl_out_errf(s, NSL_NOTFOUND, "no session with pid %" PRId64, a.pid);
+        return;
+    }
+    if (!is_admin(s)) {
+        if (everyone ? touches_others(s, &a) : !only_self) {
+            if (srv->cfg->admin_group)
+                nsl_out_errf(s, NSL_PROTECT,
+                             "removing another owner's locks needs root, the server's user "
+                             "or group %s", srv->cfg->admin_group);
+            else
+                nsl_out_err(s, NSL_PROTECT,
+                            "removing another owner's locks needs root or the server's user");
+            return;
+        }
+        if (everyone) {
+            everyone = false;
+            a.owner = s->owner;
+        }
+    }
+
+    size_t removed = 0;
+    if (everyone) {
+        removed = nsl_engine_remove(srv->engine, 0, a.db, key, now);
+    } else {
+        /* Collect first: removing serves waiters, whose sessions may change. */
+        nsl_owner_id stack[64], *ids = stack;
+        if (targets > 64 && !(ids = malloc(targets * sizeof *ids))) {
+            nsl_out_err(s, NSL_NOMEM, NULL);
+            return;
+        }
+        size_t k = 0;
+        for (nsl_session *t = srv->sessions; t && k < targets; t = t->next)
+            if (!t->ended && (!a.owner || t->owner == a.owner) && (a.pid < 0 || t->pid == a.pid))
+                ids[k++] = t->owner;
+        for (size_t i = 0; i < k; i++)
+            removed += nsl_engine_remove(srv->engine, ids[i], a.db, key, now);
+        if (ids != stack)
+            free(ids);
+    }
+    if (!removed) {
+        nsl_out_err(s, NSL_NOTFOUND, "no entry matched");
+        return;
+    }
+    nsl_log(NSL_LOG_INFO, "session %u (pid %ld) removed %zu entries", s->owner, s->pid, removed);
+    nsl_out_str(s, "OK ");
+    nsl_out_u64(s, removed);
+    nsl_out_char(s, '\n');
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+static void req_ping(request *rq)
+{
+    nsl_out_str(rq->s, "OK PONG\n");
+}
+
+static void req_quit(request *rq)
+{
+    nsl_out_str(rq->s, "OK bye\n");
+    nsl_session_end(rq->s, true);
+}
+
+typedef struct command {
+    const char *keyword;
+    void (*run)(request *rq);
+} command;
+
+static const command commands[] = {
+    {"PING", req_ping},       {"HELLO", req_hello},         {"AUTH", req_auth},
+    {"NS", req_ns},           {"TSTART", req_tstart},       {"TCOMMIT", req_tcommit},
+    {"TROLLBACK", req_trollback}, {"RESOLVE", req_resolve}, {"SHOW", req_show},
+    {"STATS", req_stats},     {"REMOVE", req_remove},       {"QUIT", req_quit},
+};
+
+void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
+{
+    size_t kw = 0;
+    while (kw < len && line[kw] == ' ')
+        kw++;
+    size_t kwend = kw;
+    while (kwend < len && line[kwend] != ' ')
+        kwend++;
+    const char *k = line + kw;
+    size_t klen = kwend - kw;
+    request rq = {.s = s, .line = line, .len = len, .pos = kwend};
+
+    if (!s->authenticated && !word_is(k, klen, "AUTH")) {
+        nsl_out_err(s, NSL_PROTECT, "authenticate first: AUTH <token>");
+        nsl_session_end(s, true);
+        return;
+    }
+    /* LOCK first: it is nearly all the traffic. */
+    if (word_is(k, klen, "LOCK") || word_is(k, klen, "L")) {
+        req_lock(&rq, kw);
+        return;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (word_is(k, klen, commands[i].keyword)) {
+            commands[i].run(&rq);
+            return;
+        }
+    }
+    if (!klen)
+        nsl_out_err(s, NSL_COMMAND, "empty request");
+    else
+        nsl_out_errf(s, NSL_COMMAND, "unknown request '%.*s'", (int)(klen > 40 ? 40 : klen), k);
+}

@@ -1,0 +1,483 @@
+/* server/server.c — the event loop: listeners, the engine's clock and
+ * callbacks, signals and shutdown.
+ *
+ * Every libuv callback that may touch the engine ends in settle(), which
+ * serves the sessions a grant unblocked, moves the fencing-token mark if
+ * needed, sends all collected output (one write per session), and re-arms
+ * the one timer at the engine's next deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server/server_internal.h"
+
+#define FORCE_CLOSE_MS 2000      /* at shutdown, for clients that do not read */
+
+void nsl_server_options_init(nsl_server_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->log_level = NSL_LOG_INFO;
+}
+
+size_t nsl_server_default_socket(char *buf, size_t cap)
+{
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (runtime && runtime[0] == '/')
+        n = snprintf(buf, cap, "%s/nslock.sock", runtime);
+    else
+        n = snprintf(buf, cap, "/tmp/nslock-%lu.sock", (unsigned long)getuid());
+    return n < 0 ? 0 : (size_t)n;
+}
+
+uint64_t nsl_server_now(nsl_server *srv)
+{
+    return uv_now(&srv->loop);
+}
+
+/* ---- the engine's callbacks --------------------------------------------------- */
+
+static void on_done(void *ctx, nsl_owner_id owner, const nsl_lock_result *r)
+{
+    nsl_server *srv = ctx;
+    nsl_session *s = nsl_session_by_owner(srv, owner);
+    if (!s || s->ended || srv->stopping)
+        return;
+    nsl_protocol_lock_done(s, r);
+}
+
+static void on_notice(void *ctx, nsl_notice kind, const char *text)
+{
+    (void)ctx;
+    switch (kind) {
+    case NSL_NOTICE_TABLE_FULL:
+        nsl_log(NSL_LOG_WARN, "%s", text);
+        break;
+    case NSL_NOTICE_TABLE_ROOM:
+    case NSL_NOTICE_DEADLOCK:
+        nsl_log(NSL_LOG_INFO, "%s", text);
+        break;
+    case NSL_NOTICE_ESCALATION:
+        nsl_log(NSL_LOG_DEBUG, "%s", text);
+        break;
+    }
+}
+
+/* ---- settling after an event ---------------------------------------------------- */
+
+static void on_timer(uv_timer_t *timer);
+
+static void arm_timer(nsl_server *srv)
+{
+    if (srv->stopping)
+        return;
+    uint64_t due = nsl_engine_next_deadline(srv->engine);
+    if (due == srv->timer_due)
+        return;
+    srv->timer_due = due;
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&srv->timer);
+        return;
+    }
+    uint64_t now = nsl_server_now(srv);
+    uv_timer_start(&srv->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+/* Every send goes through here first: no token leaves the server before
+ * the mark on disk covers it. */
+void nsl_server_cover_tokens(nsl_server *srv)
+{
+    nsl_engine_stats st;
+    nsl_engine_stats_get(srv->engine, &st);
+    nsl_token_store_cover(&srv->tokens, st.last_token);
+}
+
+void nsl_server_settle(nsl_server *srv)
+{
+    if (srv->settling)
+        return;
+    srv->settling = true;
+    /* A failed send ends a session, which may grant another's request:
+     * go round until nothing is left to serve or send. */
+    while (srv->ready_head || srv->dirty_head) {
+        while (srv->ready_head) {
+            nsl_session *s = srv->ready_head;
+            srv->ready_head = s->ready_next;
+            if (!srv->ready_head)
+                srv->ready_tail = NULL;
+            s->in_ready = false;
+            nsl_session_drain(s);
+        }
+        while (srv->dirty_head) {
+            nsl_session *s = srv->dirty_head;
+            srv->dirty_head = s->dirty_next;
+            s->in_dirty = false;
+            nsl_session_flush(s);
+        }
+    }
+    arm_timer(srv);
+    srv->settling = false;
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    nsl_server *srv = timer->data;
+    srv->timer_due = UINT64_MAX;
+    nsl_engine_tick(srv->engine, nsl_server_now(srv));
+    nsl_server_settle(srv);
+}
+
+/* ---- listeners ---------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    nsl_server *srv = listener->data;
+    if (status < 0) {
+        nsl_log(NSL_LOG_WARN, "accepting a connection failed: %s", uv_strerror(status));
+        return;
+    }
+    if (srv->stopping)
+        return;
+    nsl_session_accept(srv, listener, listener == (uv_stream_t *)&srv->tcp_listener);
+    nsl_server_settle(srv);
+}
+
+/* A socket file left by a server that is gone is removed; one that a live
+ * server answers on is left alone, and we do not start. */
+static bool clear_stale_socket(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return true;
+        nsl_log(NSL_LOG_ERROR, "cannot use the socket path %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        nsl_log(NSL_LOG_ERROR, "%s exists and is not a socket; not touching it", path);
+        return false;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        nsl_log(NSL_LOG_ERROR, "socket: %s", strerror(errno));
+        return false;
+    }
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    int err = errno;
+    close(fd);
+    if (rc == 0) {
+        nsl_log(NSL_LOG_ERROR, "another nslock server is already listening on %s", path);
+        return false;
+    }
+    if (err != ECONNREFUSED && err != ENOENT) {
+        nsl_log(NSL_LOG_ERROR, "cannot check the existing socket %s: %s", path, strerror(err));
+        return false;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        nsl_log(NSL_LOG_ERROR, "cannot remove the stale socket %s: %s", path, strerror(errno));
+        return false;
+    }
+    nsl_log(NSL_LOG_INFO, "removed the stale socket %s", path);
+    return true;
+}
+
+static bool listen_unix(nsl_server *srv)
+{
+    uv_pipe_init(&srv->loop, &srv->unix_listener, 0);
+    srv->unix_listener.data = srv;
+    srv->unix_open = true;
+    /* Created 0660 from the start (the umask), then chmod'ed in case the
+     * file system ignored it: no moment where others could connect. */
+    mode_t old = umask(0117);
+    int rc = uv_pipe_bind(&srv->unix_listener, srv->socket_path);
+    umask(old);
+    if (rc != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot bind %s: %s", srv->socket_path, uv_strerror(rc));
+        return false;
+    }
+    srv->socket_bound = true;
+    if (chmod(srv->socket_path, 0660) != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot chmod %s: %s", srv->socket_path, strerror(errno));
+        return false;
+    }
+    rc = uv_listen((uv_stream_t *)&srv->unix_listener, SOMAXCONN, on_connection);
+    if (rc != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot listen on %s: %s", srv->socket_path, uv_strerror(rc));
+        return false;
+    }
+    nsl_log(NSL_LOG_INFO, "listening on %s", srv->socket_path);
+    return true;
+}
+
+/* The shared TCP token: the first line of server.token_file, trimmed. */
+static bool read_auth_token(nsl_server *srv)
+{
+    const char *path = srv->cfg->token_file;
+    if (!path) {
+        nsl_log(NSL_LOG_ERROR, "server.listen needs server.token_file");
+        return false;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot read server.token_file %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    if (st.st_mode & 0077)
+        nsl_log(NSL_LOG_WARN, "server.token_file %s can be read by other users (mode %03o)",
+                path, (unsigned)(st.st_mode & 0777));
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot read server.token_file %s: %s", path, strerror(errno));
+        return false;
+    }
+    buf[n] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        len--;
+    size_t start = strspn(buf, " \t");
+    if (start >= len) {
+        nsl_log(NSL_LOG_ERROR, "server.token_file %s holds no token", path);
+        return false;
+    }
+    srv->auth_token_len = len - start;
+    srv->auth_token = malloc(srv->auth_token_len + 1);
+    if (!srv->auth_token)
+        return false;
+    memcpy(srv->auth_token, buf + start, srv->auth_token_len);
+    srv->auth_token[srv->auth_token_len] = '\0';
+    return true;
+}
+
+static bool listen_tcp(nsl_server *srv)
+{
+    const char *listen = srv->cfg->listen;
+    if (!read_auth_token(srv))
+        return false;
+    const char *colon = strrchr(listen, ':');
+    if (!colon) {
+        nsl_log(NSL_LOG_ERROR, "server.listen must be HOST:PORT, not '%s'", listen);
+        return false;
+    }
+    char host[256];
+    size_t hlen = (size_t)(colon - listen);
+    const char *h = listen;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof host)
+        hlen = sizeof host - 1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &ai);
+    if (gai != 0) {
+        nsl_log(NSL_LOG_ERROR, "server.listen %s: %s", listen, gai_strerror(gai));
+        return false;
+    }
+    uv_tcp_init(&srv->loop, &srv->tcp_listener);
+    srv->tcp_listener.data = srv;
+    srv->tcp_open = true;
+    int rc = uv_tcp_bind(&srv->tcp_listener, ai->ai_addr, 0);
+    freeaddrinfo(ai);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->tcp_listener, SOMAXCONN, on_connection);
+    if (rc != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot listen on %s: %s", listen, uv_strerror(rc));
+        return false;
+    }
+    nsl_log(NSL_LOG_INFO, "listening on tcp %s (token required)", listen);
+    return true;
+}
+
+/* ---- stopping ------------------------------------------------------------------------- */
+
+static void on_force_timer(uv_timer_t *timer)
+{
+    nsl_server *srv = timer->data;
+    for (nsl_session *s = srv->sessions; s; s = s->next)
+        if (!s->handle_closing) {
+            nsl_log(NSL_LOG_WARN, "session %u: output not taken; closing", s->owner);
+            nsl_session_force_close(s);
+        }
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+/* SPEC 8.1: stop accepting, answer every waiting request SHUTDOWN, send
+ * what is owed, remove the socket file; the loop ends when the last
+ * connection has closed. */
+static void server_stop(nsl_server *srv, const char *why)
+{
+    if (srv->stopping)
+        return;
+    nsl_log(NSL_LOG_INFO, "stopping (%s)", why);
+    srv->stopping = true;
+    if (srv->unix_open)
+        uv_close((uv_handle_t *)&srv->unix_listener, NULL);
+    if (srv->tcp_open)
+        uv_close((uv_handle_t *)&srv->tcp_listener, NULL);
+    srv->unix_open = srv->tcp_open = false;
+    if (srv->socket_bound && unlink(srv->socket_path) != 0 && errno != ENOENT)
+        nsl_log(NSL_LOG_WARN, "cannot remove %s: %s", srv->socket_path, strerror(errno));
+    srv->socket_bound = false;
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->timer, NULL);
+
+    /* Answers first, then ends: ending one owner must not grant another's
+     * request on the way out. */
+    for (nsl_session *s = srv->sessions; s; s = s->next)
+        if (!s->ended)
+            nsl_session_refuse_queued(s);
+    for (nsl_session *s = srv->sessions; s; s = s->next)
+        nsl_session_end(s, true);
+    srv->ready_head = srv->ready_tail = NULL;
+    nsl_server_settle(srv);
+
+    uv_timer_init(&srv->loop, &srv->force_timer);
+    srv->force_timer.data = srv;
+    uv_timer_start(&srv->force_timer, on_force_timer, FORCE_CLOSE_MS, 0);
+    uv_unref((uv_handle_t *)&srv->force_timer);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server_stop(sig->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
+{
+    char def[sizeof srv->socket_path + 64];
+    const char *path = opt->socket_path ? opt->socket_path : srv->cfg->socket;
+    if (!path) {
+        nsl_server_default_socket(def, sizeof def);
+        path = def;
+    }
+    if (strlen(path) >= sizeof srv->socket_path) {
+        nsl_log(NSL_LOG_ERROR, "the socket path %s is longer than %zu bytes, the limit of a Unix socket",
+                path, sizeof srv->socket_path - 1);
+        return false;
+    }
+    memcpy(srv->socket_path, path, strlen(path) + 1);
+    return true;
+}
+
+static bool start(nsl_server *srv, const nsl_server_options *opt)
+{
+    uint64_t first_token;
+    if (!choose_socket(srv, opt) || !clear_stale_socket(srv->socket_path) ||
+        !nsl_token_store_open(&srv->tokens, srv->socket_path, &first_token))
+        return false;
+
+    const nsl_config *cfg = srv->cfg;
+    nsl_engine_options eo;
+    nsl_engine_options_default(&eo);
+    eo.max_entries = cfg->max_entries;
+    eo.escalation_threshold = cfg->escalation_threshold;
+    eo.deadlock_check_ms = cfg->deadlock_check_ms;
+    eo.max_owner_entries = cfg->max_session_entries;
+    eo.first_token = first_token;
+    nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice};
+    srv->engine = nsl_engine_new(&eo, srv->resolver, &cb, srv);
+    if (!srv->engine) {
+        nsl_log(NSL_LOG_ERROR, "cannot create the lock engine");
+        return false;
+    }
+
+    uv_timer_init(&srv->loop, &srv->timer);
+    srv->timer.data = srv;
+
+    srv->timer_due = UINT64_MAX;
+    uv_signal_init(&srv->loop, &srv->sigterm);
+    uv_signal_init(&srv->loop, &srv->sigint);
+    srv->sigterm.data = srv->sigint.data = srv;
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+
+    if (!listen_unix(srv))
+        return false;
+    if (cfg->listen && !listen_tcp(srv))
+        return false;
+    nsl_log(NSL_LOG_INFO, "serving %s: %zu databases, %zu namespaces, fencing tokens after %llu",
+            cfg->file ? cfg->file : "<default>", nsl_registry_database_count(srv->reg),
+            nsl_registry_namespace_count(srv->reg), (unsigned long long)first_token);
+    return true;
+}
+
+int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
+{
+    nsl_server_options defaults;
+    if (!opt) {
+        nsl_server_options_init(&defaults);
+        opt = &defaults;
+    }
+    nsl_log_set_level(opt->log_level);
+    nsl_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        nsl_log(NSL_LOG_ERROR, "out of memory");
+        return 1;
+    }
+    srv->resolver = resolver;
+    srv->reg = nsl_resolver_registry(resolver);
+    srv->cfg = nsl_registry_config(srv->reg);
+    srv->self_uid = geteuid();
+    nsl_lock_command_init(&srv->cmd);
+    /* A client that disconnects must cost an EPIPE, not the process. */
+    signal(SIGPIPE, SIG_IGN);
+    int rc = uv_loop_init(&srv->loop);
+    if (rc != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot start the event loop: %s", uv_strerror(rc));
+        free(srv);
+        return 1;
+    }
+
+    int status = 0;
+    if (start(srv, opt)) {
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        nsl_log(NSL_LOG_INFO, "stopped");
+    } else {
+        status = 1;
+        if (srv->socket_bound)
+            unlink(srv->socket_path);
+        srv->stopping = true;
+    }
+
+    uv_walk(&srv->loop, close_any, NULL);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&srv->loop) != 0)
+        nsl_log(NSL_LOG_WARN, "the event loop did not close cleanly");
+    if (srv->engine)
+        nsl_engine_free(srv->engine);
+    nsl_lock_command_free(&srv->cmd);
+    nsl_token_store_close(&srv->tokens);
+    free(srv->auth_token);
+    free(srv);
+    return status;
+}

@@ -1,0 +1,189 @@
+/* server — private declarations shared by the server's files:
+ * server.c (loop, listeners, signals, shutdown), session.c (connections,
+ * framing, the pipelining queue, output), protocol.c (requests and
+ * responses), tokens.c (the fencing-token mark), log.c, mtext.c.
+ */
+#ifndef NSL_SERVER_INTERNAL_H
+#define NSL_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uthash.h>
+#include <uv.h>
+
+#include "server/server.h"
+
+#define NSL_LINE_MAX       65536          /* request bytes, newline excluded */
+#define NSL_READ_CHUNK     65536          /* one read from a socket */
+#define NSL_IN_HIGH        (1u << 20)     /* buffered input that pauses reading */
+#define NSL_OUT_HIGH       (1u << 20)     /* unsent output that pauses reading */
+#define NSL_REJECT_HIGH    65536          /* ERR LIMIT answers owed that pause reading */
+#define NSL_CLIENT_NAME    64
+
+/* ---- log.c ----------------------------------------------------------------- */
+
+void nsl_log_set_level(nsl_log_level level);
+bool nsl_log_enabled(nsl_log_level level);
+void nsl_log(nsl_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- mtext.c ---------------------------------------------------------------- */
+
+/* A canonical lock name with the bytes below 0x20 and 0x7F inside its
+ * strings written M-style: ^a("x"_$C(9)_"y"). snprintf-like. */
+size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap);
+
+/* ---- tokens.c --------------------------------------------------------------- */
+
+/* The fencing-token high-water mark, kept in <socket>.tokens: tokens up to
+ * `reserved` may be handed out; the file always says at least that much,
+ * so a restart (even after a crash) starts above every token ever sent. */
+typedef struct nsl_token_store {
+    char *path;
+    uint64_t reserved;
+    bool failing;            /* the last save failed (logged once) */
+} nsl_token_store;
+
+/* Reads the mark (0 when there is no file), reserves a block above it and
+ * sets *first_token to the old mark. False (logged) when it cannot. */
+bool nsl_token_store_open(nsl_token_store *ts, const char *socket_path,
+                          uint64_t *first_token);
+/* Call before sending anything that may carry tokens up to last_token. */
+void nsl_token_store_cover(nsl_token_store *ts, uint64_t last_token);
+void nsl_token_store_close(nsl_token_store *ts);
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+typedef struct nsl_server nsl_server;
+typedef struct nsl_session nsl_session;
+
+enum { ITEM_LINE, ITEM_TOO_LONG, ITEM_REJECTED };
+
+/* A request waiting its turn: a line at in[off, off+len), a line that was
+ * too long, or a run of `len` requests beyond max_pending. */
+typedef struct nsl_item {
+    uint32_t off, len;
+    uint8_t kind;
+} nsl_item;
+
+struct nsl_session {
+    UT_hash_handle hh;               /* nsl_server.by_owner */
+    nsl_server *srv;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } h;
+    nsl_session *prev, *next;        /* every session */
+    nsl_session *ready_next;         /* has queued requests it may now serve */
+    nsl_session *dirty_next;         /* has output to send */
+    bool in_ready, in_dirty;
+
+    nsl_owner_id owner;
+    bool tcp;
+    bool authenticated;              /* TCP: AUTH accepted (Unix: always) */
+    bool waiting;                    /* a LOCK is queued in the engine */
+    bool ended;                      /* the owner is gone: serve nothing more */
+    bool handle_closing;             /* uv_close was called */
+    bool close_after_write;          /* close once the output is sent */
+    bool reading;                    /* uv_read_start is in effect */
+    bool discarding;                 /* skipping an over-long line to its newline */
+    bool have_uid;
+    int admin;                       /* -1 unknown, else the cached verdict */
+    uid_t uid;
+    gid_t gid;
+    long pid;                        /* 0: unknown */
+    char client[NSL_CLIENT_NAME];
+
+    /* input: queued lines, then the partial line at [partial_off, in_len) */
+    char *in;
+    size_t in_len, in_cap, partial_off;
+    nsl_item *q;
+    size_t q_head, q_count, q_cap;
+    size_t q_lines;                  /* LINE and TOO_LONG items queued */
+    size_t q_rejected;               /* requests owed ERR LIMIT */
+
+    /* output: `out` collects responses; `wbuf` is the part in flight */
+    char *out;
+    size_t out_len, out_cap;
+    char *wbuf;
+    size_t wbuf_cap;
+    bool writing;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+};
+
+struct nsl_server {
+    uv_loop_t loop;
+    const nsl_resolver *resolver;
+    const nsl_registry *reg;
+    const nsl_config *cfg;
+    nsl_engine *engine;
+    nsl_lock_command cmd;            /* reused by every LOCK request */
+
+    uv_pipe_t unix_listener;
+    uv_tcp_t tcp_listener;
+    bool unix_open, tcp_open;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t timer;
+    uint64_t timer_due;              /* UINT64_MAX: not armed */
+    uv_timer_t force_timer;
+    char socket_path[108];
+    bool socket_bound;
+
+    char *auth_token;                /* TCP shared token */
+    size_t auth_token_len;
+    uid_t self_uid;
+
+    nsl_session *sessions;
+    size_t session_count;
+    nsl_session *by_owner;
+    nsl_session *ready_head, *ready_tail;
+    nsl_session *dirty_head;
+    bool settling;
+
+    bool stopping;
+    nsl_token_store tokens;
+    char readbuf[NSL_READ_CHUNK];
+};
+
+/* session.c */
+void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp);
+nsl_session *nsl_session_by_owner(nsl_server *srv, nsl_owner_id owner);
+/* Ends the session's owner now; the connection closes once its output is
+ * sent (graceful) or at once. */
+void nsl_session_end(nsl_session *s, bool graceful);
+/* Answers every queued request with `ERR SHUTDOWN` (server stop). */
+void nsl_session_refuse_queued(nsl_session *s);
+void nsl_session_force_close(nsl_session *s);
+void nsl_session_make_ready(nsl_session *s);
+void nsl_session_drain(nsl_session *s);
+void nsl_session_flush(nsl_session *s);
+
+void nsl_out_put(nsl_session *s, const char *p, size_t n);
+void nsl_out_str(nsl_session *s, const char *str);
+void nsl_out_u64(nsl_session *s, uint64_t v);
+void nsl_out_char(nsl_session *s, char c);
+/* Text for a field or a message: control bytes become spaces. */
+void nsl_out_clean(nsl_session *s, const char *p, size_t n);
+void nsl_out_err(nsl_session *s, nsl_code code, const char *message);
+void nsl_out_errf(nsl_session *s, nsl_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* protocol.c */
+void nsl_protocol_handle(nsl_session *s, const char *line, size_t len);
+/* The engine's `done` for a queued LOCK of this session. */
+void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r);
+
+/* server.c */
+uint64_t nsl_server_now(nsl_server *srv);
+/* After every event: serve ready sessions, save the token mark, send the
+ * output, re-arm the timer. */
+void nsl_server_settle(nsl_server *srv);
+/* Before sending output: moves the token mark past every token granted. */
+void nsl_server_cover_tokens(nsl_server *srv);
+
+#endif

@@ -1,0 +1,630 @@
+/* server/session.c — one connection: peer credentials, line framing, the
+ * queue of pipelined requests, and batched output.
+ *
+ * Input is read into one loop-wide buffer. A session that is idle (nothing
+ * queued, no LOCK waiting) serves each complete line straight from it;
+ * only what cannot be served yet — the requests behind a waiting LOCK and
+ * a partial last line — is copied into the session's own buffer. Output is
+ * collected per session and sent once per event (uv_try_write, falling back
+ * to uv_write for what the socket does not take at once), so a burst of
+ * pipelined requests costs one write.
+ *
+ * Memory per session is bounded: beyond max_pending queued requests the
+ * rest are only counted (each answered ERR LIMIT in its turn), and reading
+ * pauses while too much input, output or owed answers pile up.
+ */
+#define _GNU_SOURCE     /* struct ucred */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server/server_internal.h"
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_close(uv_handle_t *handle);
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        nsl_log(NSL_LOG_ERROR, "out of memory (%zu bytes)", n);
+        abort();
+    }
+    return q;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void mark_dirty(nsl_session *s)
+{
+    if (s->in_dirty)
+        return;
+    s->in_dirty = true;
+    s->dirty_next = s->srv->dirty_head;
+    s->srv->dirty_head = s;
+}
+
+static void out_reserve(nsl_session *s, size_t n)
+{
+    if (s->out_cap - s->out_len >= n)
+        return;
+    size_t cap = s->out_cap ? s->out_cap : 4096;
+    while (cap - s->out_len < n)
+        cap *= 2;
+    s->out = xrealloc(s->out, cap);
+    s->out_cap = cap;
+}
+
+void nsl_out_put(nsl_session *s, const char *p, size_t n)
+{
+    if (s->handle_closing)
+        return;
+    out_reserve(s, n);
+    memcpy(s->out + s->out_len, p, n);
+    s->out_len += n;
+    mark_dirty(s);
+}
+
+void nsl_out_str(nsl_session *s, const char *str)
+{
+    nsl_out_put(s, str, strlen(str));
+}
+
+void nsl_out_char(nsl_session *s, char c)
+{
+    nsl_out_put(s, &c, 1);
+}
+
+void nsl_out_u64(nsl_session *s, uint64_t v)
+{
+    char buf[24];
+    char *p = buf + sizeof buf;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    nsl_out_put(s, p, (size_t)(buf + sizeof buf - p));
+}
+
+void nsl_out_clean(nsl_session *s, const char *p, size_t n)
+{
+    if (s->handle_closing)
+        return;
+    out_reserve(s, n);
+    char *o = s->out + s->out_len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        o[i] = c < 0x20 || c == 0x7F ? ' ' : (char)c;
+    }
+    s->out_len += n;
+    mark_dirty(s);
+}
+
+void nsl_out_err(nsl_session *s, nsl_code code, const char *message)
+{
+    nsl_out_str(s, "ERR ");
+    nsl_out_str(s, nsl_code_name(code));
+    nsl_out_char(s, ' ');
+    if (!message || !*message)
+        message = nsl_code_text(code);
+    nsl_out_clean(s, message, strlen(message));
+    nsl_out_char(s, '\n');
+}
+
+void nsl_out_errf(nsl_session *s, nsl_code code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    nsl_out_err(s, code, msg);
+}
+
+/* ---- reading: pause and resume ------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    nsl_session *s = handle->data;
+    *buf = uv_buf_init(s->srv->readbuf, sizeof s->srv->readbuf);
+}
+
+static bool overloaded(const nsl_session *s)
+{
+    return s->in_len > NSL_IN_HIGH || s->out_len > NSL_OUT_HIGH ||
+           s->q_rejected >= NSL_REJECT_HIGH;
+}
+
+static void update_reading(nsl_session *s)
+{
+    if (s->ended || s->handle_closing || s->srv->stopping)
+        return;
+    if (s->reading && overloaded(s)) {
+        uv_read_stop(&s->h.stream);
+        s->reading = false;
+    } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && s->out_len <= NSL_OUT_HIGH / 4 &&
+               s->q_rejected < NSL_REJECT_HIGH / 2) {
+        if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
+            s->reading = true;
+    }
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+static void close_handle(nsl_session *s)
+{
+    if (s->handle_closing)
+        return;
+    s->handle_closing = true;
+    uv_close(&s->h.handle, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    close_handle(req->data);
+}
+
+/* The output is all sent: close now if that was the plan. uv_shutdown
+ * lets TCP deliver the last response before the FIN. */
+static void maybe_finish_close(nsl_session *s)
+{
+    if (!s->close_after_write || s->writing || s->out_len || s->handle_closing)
+        return;
+    s->close_after_write = false;
+    s->sreq.data = s;
+    if (uv_shutdown(&s->sreq, &s->h.stream, on_shutdown) != 0)
+        close_handle(s);
+}
+
+/* A big response (SHOW of a large table) leaves big buffers behind;
+ * an idle session should not keep them. */
+static void trim_output(nsl_session *s)
+{
+    enum { KEEP = 256 * 1024 };
+    if (!s->out_len && s->out_cap > KEEP) {
+        free(s->out);
+        s->out = NULL;
+        s->out_cap = 0;
+    }
+    if (!s->writing && s->wbuf_cap > KEEP) {
+        free(s->wbuf);
+        s->wbuf = NULL;
+        s->wbuf_cap = 0;
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    nsl_session *s = req->data;
+    s->writing = false;
+    if (s->handle_closing)
+        return;
+    if (status < 0) {
+        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(status));
+        nsl_session_force_close(s);
+    } else {
+        nsl_session_flush(s);
+        trim_output(s);
+        update_reading(s);
+        maybe_finish_close(s);
+    }
+    nsl_server_settle(s->srv);
+}
+
+void nsl_session_flush(nsl_session *s)
+{
+    if (s->writing || s->handle_closing || !s->out_len) {
+        if (!s->out_len)
+            maybe_finish_close(s);
+        return;
+    }
+    nsl_server_cover_tokens(s->srv);
+    uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
+    int n = uv_try_write(&s->h.stream, &buf, 1);
+    if (n == (int)s->out_len) {
+        s->out_len = 0;
+        trim_output(s);
+        maybe_finish_close(s);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(n));
+        nsl_session_force_close(s);
+        return;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0;
+    /* The rest goes out with uv_write from `wbuf`, which must stay put until
+     * it completes; new responses collect in the other buffer meanwhile. */
+    char *full = s->out;
+    size_t full_cap = s->out_cap, rest = s->out_len - sent;
+    s->out = s->wbuf;
+    s->out_cap = s->wbuf_cap;
+    s->out_len = 0;
+    s->wbuf = full;
+    s->wbuf_cap = full_cap;
+    buf = uv_buf_init(s->wbuf + sent, (unsigned)rest);
+    s->wreq.data = s;
+    int rc = uv_write(&s->wreq, &s->h.stream, &buf, 1, on_write);
+    if (rc != 0) {
+        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(rc));
+        nsl_session_force_close(s);
+        return;
+    }
+    s->writing = true;
+    update_reading(s);
+}
+
+/* ---- the input buffer and the queue ------------------------------------------------ */
+
+/* Makes room for n more input bytes, moving the live bytes to the front. */
+static void in_reserve(nsl_session *s, size_t n)
+{
+    if (s->in_cap - s->in_len >= n)
+        return;
+    size_t base = s->partial_off;
+    for (size_t i = 0; i < s->q_count; i++) {
+        const nsl_item *it = &s->q[s->q_head + i];
+        if (it->kind == ITEM_LINE) {
+            base = it->off;
+            break;
+        }
+    }
+    if (base > 0) {
+        memmove(s->in, s->in + base, s->in_len - base);
+        s->in_len -= base;
+        s->partial_off -= base;
+        for (size_t i = 0; i < s->q_count; i++)
+            if (s->q[s->q_head + i].kind == ITEM_LINE)
+                s->q[s->q_head + i].off -= (uint32_t)base;
+    }
+    if (s->in_cap - s->in_len >= n)
+        return;
+    size_t cap = s->in_cap ? s->in_cap : 4096;
+    while (cap - s->in_len < n)
+        cap *= 2;
+    s->in = xrealloc(s->in, cap);
+    s->in_cap = cap;
+}
+
+static void in_append(nsl_session *s, const char *p, size_t n)
+{
+    in_reserve(s, n);
+    memcpy(s->in + s->in_len, p, n);
+    s->in_len += n;
+}
+
+static nsl_item *q_push(nsl_session *s)
+{
+    if (s->q_head + s->q_count == s->q_cap) {
+        if (s->q_head) {
+            memmove(s->q, s->q + s->q_head, s->q_count * sizeof *s->q);
+            s->q_head = 0;
+        } else {
+            s->q_cap = s->q_cap ? s->q_cap * 2 : 16;
+            s->q = xrealloc(s->q, s->q_cap * sizeof *s->q);
+        }
+    }
+    return &s->q[s->q_head + s->q_count++];
+}
+
+/* The session serves nothing queued: drop its buffers if they grew big. */
+static void in_idle(nsl_session *s)
+{
+    size_t partial = s->in_len - s->partial_off;
+    if (partial)
+        memmove(s->in, s->in + s->partial_off, partial);
+    s->in_len = partial;
+    s->partial_off = 0;
+    s->q_head = 0;
+    if (!partial && s->in_cap > 2 * NSL_READ_CHUNK) {
+        free(s->in);
+        s->in = NULL;
+        s->in_cap = 0;
+    }
+    if (s->q_cap > 1024) {
+        free(s->q);
+        s->q = NULL;
+        s->q_cap = 0;
+    }
+}
+
+static bool can_serve_now(const nsl_session *s)
+{
+    return !s->waiting && !s->q_count && !s->ended && !s->srv->stopping;
+}
+
+static void serve_item(nsl_session *s, uint8_t kind, const char *line, size_t len)
+{
+    if (kind == ITEM_TOO_LONG) {
+        nsl_out_errf(s, NSL_LIMIT, "line too long (over %u bytes)", NSL_LINE_MAX);
+        return;
+    }
+    if (len && line[len - 1] == '\r')
+        len--;
+    nsl_protocol_handle(s, line, len);
+}
+
+/* A complete request arrived. `line` points into the read buffer, or at the
+ * partial line at the end of s->in when in_partial. */
+static void deliver(nsl_session *s, uint8_t kind, const char *line, size_t len, bool in_partial)
+{
+    if (s->ended)
+        return;
+    if (can_serve_now(s)) {
+        serve_item(s, kind, line, len);
+        if (in_partial)
+            s->in_len = s->partial_off;
+        return;
+    }
+    if (s->q_lines >= s->srv->cfg->max_pending) {
+        if (in_partial)
+            s->in_len = s->partial_off;
+        nsl_item *last = s->q_count ? &s->q[s->q_head + s->q_count - 1] : NULL;
+        if (last && last->kind == ITEM_REJECTED)
+            last->len++;
+        else
+            *q_push(s) = (nsl_item){.off = 0, .len = 1, .kind = ITEM_REJECTED};
+        s->q_rejected++;
+        return;
+    }
+    uint32_t off = 0;
+    if (kind == ITEM_LINE) {
+        if (in_partial) {
+            off = (uint32_t)s->partial_off;
+        } else {
+            in_reserve(s, len);           /* may move the live bytes: offset after */
+            off = (uint32_t)s->in_len;
+            memcpy(s->in + s->in_len, line, len);
+            s->in_len += len;
+        }
+        s->partial_off = s->in_len;
+    } else if (in_partial) {
+        s->in_len = s->partial_off;
+    }
+    *q_push(s) = (nsl_item){.off = off, .len = (uint32_t)len, .kind = kind};
+    s->q_lines++;
+}
+
+static void input(nsl_session *s, const char *data, size_t n)
+{
+    const char *p = data, *end = data + n;
+    while (p < end && !s->ended) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t partial = s->in_len - s->partial_off;
+        if (!nl) {
+            size_t more = (size_t)(end - p);
+            if (s->discarding)
+                break;
+            if (partial + more > NSL_LINE_MAX) {
+                s->discarding = true;
+                s->in_len = s->partial_off;
+            } else {
+                in_append(s, p, more);
+            }
+            break;
+        }
+        size_t len = (size_t)(nl - p);
+        if (s->discarding) {
+            s->discarding = false;
+            deliver(s, ITEM_TOO_LONG, NULL, 0, false);
+        } else if (partial) {
+            if (partial + len > NSL_LINE_MAX) {
+                s->in_len = s->partial_off;
+                deliver(s, ITEM_TOO_LONG, NULL, 0, false);
+            } else {
+                in_append(s, p, len);
+                deliver(s, ITEM_LINE, s->in + s->partial_off, partial + len, true);
+            }
+        } else if (len > NSL_LINE_MAX) {
+            deliver(s, ITEM_TOO_LONG, NULL, 0, false);
+        } else {
+            deliver(s, ITEM_LINE, p, len, false);
+        }
+        p = nl + 1;
+    }
+}
+
+void nsl_session_drain(nsl_session *s)
+{
+    while (s->q_count && !s->waiting && !s->ended && !s->srv->stopping) {
+        nsl_item it = s->q[s->q_head++];
+        s->q_count--;
+        if (it.kind == ITEM_REJECTED) {
+            for (uint32_t i = 0; i < it.len; i++)
+                nsl_out_str(s, "ERR LIMIT too many pending requests\n");
+            s->q_rejected -= it.len;
+            continue;
+        }
+        s->q_lines--;
+        serve_item(s, it.kind, it.kind == ITEM_LINE ? s->in + it.off : NULL, it.len);
+    }
+    if (!s->q_count)
+        in_idle(s);
+    update_reading(s);
+}
+
+void nsl_session_make_ready(nsl_session *s)
+{
+    nsl_server *srv = s->srv;
+    if (s->in_ready || !s->q_count || s->ended)
+        return;
+    s->in_ready = true;
+    s->ready_next = NULL;
+    if (srv->ready_tail)
+        srv->ready_tail->ready_next = s;
+    else
+        srv->ready_head = s;
+    srv->ready_tail = s;
+}
+
+void nsl_session_refuse_queued(nsl_session *s)
+{
+    if (s->waiting) {
+        s->waiting = false;
+        nsl_out_err(s, NSL_SHUTDOWN, "server stopping");
+    }
+    while (s->q_count) {
+        nsl_item it = s->q[s->q_head++];
+        s->q_count--;
+        for (uint32_t i = 0; i < (it.kind == ITEM_REJECTED ? it.len : 1); i++)
+            nsl_out_err(s, NSL_SHUTDOWN, "server stopping");
+    }
+    s->q_lines = s->q_rejected = 0;
+    in_idle(s);
+}
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    nsl_session *s = stream->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            nsl_log(NSL_LOG_DEBUG, "session %u: read failed: %s", s->owner,
+                    uv_strerror((int)nread));
+        /* After EOF the peer may still read what it is owed (a half close). */
+        nsl_session_end(s, nread == UV_EOF);
+    } else {
+        input(s, s->srv->readbuf, (size_t)nread);
+        update_reading(s);
+    }
+    nsl_server_settle(s->srv);
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------- */
+
+nsl_session *nsl_session_by_owner(nsl_server *srv, nsl_owner_id owner)
+{
+    nsl_session *s;
+    HASH_FIND(hh, srv->by_owner, &owner, sizeof owner, s);
+    return s;
+}
+
+static void peer_credentials(nsl_session *s)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno(&s->h.handle, &fd) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        s->have_uid = true;
+        s->uid = cred.uid;
+        s->gid = cred.gid;
+        s->pid = cred.pid;
+    } else {
+        nsl_log(NSL_LOG_WARN, "cannot read the peer credentials of a connection: %s",
+                strerror(errno));
+    }
+}
+
+void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
+{
+    nsl_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        nsl_log(NSL_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    s->srv = srv;
+    s->tcp = tcp;
+    s->admin = -1;
+    int rc = tcp ? uv_tcp_init(&srv->loop, &s->h.tcp) : uv_pipe_init(&srv->loop, &s->h.pipe, 0);
+    if (rc == 0) {
+        s->h.handle.data = s;
+        rc = uv_accept(listener, &s->h.stream);
+        if (rc != 0) {
+            nsl_log(NSL_LOG_WARN, "accept failed: %s", uv_strerror(rc));
+            s->ended = true;
+            close_handle(s);
+            return;
+        }
+    } else {
+        nsl_log(NSL_LOG_WARN, "cannot set up a connection: %s", uv_strerror(rc));
+        free(s);
+        return;
+    }
+    if (tcp) {
+        uv_tcp_nodelay(&s->h.tcp, 1);
+        uv_tcp_keepalive(&s->h.tcp, 1, 60);   /* notice peers lost to the network */
+    } else {
+        peer_credentials(s);
+        s->authenticated = true;
+    }
+    s->owner = nsl_engine_owner_new(srv->engine,
+                                    nsl_registry_default_namespace(srv->reg)->id);
+    HASH_ADD(hh, srv->by_owner, owner, sizeof s->owner, s);
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->session_count++;
+    if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
+        s->reading = true;
+    nsl_log(NSL_LOG_DEBUG, "session %u: connected (%s, pid %ld, uid %ld)", s->owner,
+            tcp ? "tcp" : "unix", s->pid, s->have_uid ? (long)s->uid : -1L);
+}
+
+void nsl_session_end(nsl_session *s, bool graceful)
+{
+    if (s->ended)
+        return;
+    nsl_server *srv = s->srv;
+    s->ended = true;
+    s->waiting = false;
+    if (s->reading) {
+        uv_read_stop(&s->h.stream);
+        s->reading = false;
+    }
+    if (s->owner) {
+        HASH_DEL(srv->by_owner, s);
+        /* SPEC 6.9: everything it holds or waits for goes now; waiters behind
+         * it are served (their answers come through the engine's callback). */
+        nsl_engine_owner_end(srv->engine, s->owner, nsl_server_now(srv));
+        nsl_log(NSL_LOG_DEBUG, "session %u: ended", s->owner);
+    }
+    if (graceful && (s->out_len || s->writing)) {
+        s->close_after_write = true;
+        nsl_session_flush(s);
+    } else if (graceful) {
+        s->close_after_write = true;
+        maybe_finish_close(s);
+    } else {
+        close_handle(s);
+    }
+}
+
+void nsl_session_force_close(nsl_session *s)
+{
+    s->out_len = 0;
+    s->close_after_write = false;
+    nsl_session_end(s, false);
+    close_handle(s);
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    nsl_session *s = handle->data;
+    nsl_server *srv = s->srv;
+    if (s->owner) {
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            srv->sessions = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        srv->session_count--;
+    }
+    /* settle() empties the ready and dirty lists before any close callback. */
+    free(s->in);
+    free(s->q);
+    free(s->out);
+    free(s->wbuf);
+    free(s);
+}

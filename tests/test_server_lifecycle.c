@@ -1,0 +1,238 @@
+/* The server's life: SIGTERM with waiters, fencing tokens across restarts
+ * and crashes, a stale socket file, a second server on a live socket, the
+ * embedded default configuration, a bad configuration, usage. */
+#include "server_client.h"
+
+/* Runs `nslock ARGS...` with stderr into t's log; returns its pid. */
+static pid_t spawn_args(const tsrv *t, const char *const *args)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        char *argv[16];
+        int n = 0;
+        argv[n++] = "nslock";
+        for (; args[n - 1] && n < 15; n++)
+            argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        execv(NSL_BINARY, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The exit status of pid, waiting at most 20 s (-1: killed by a signal). */
+static int exit_status(pid_t pid)
+{
+    long deadline = ts_now_ms() + 20000;
+    int status;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (ts_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("nslock did not exit");
+        }
+        usleep(5000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool log_contains(const tsrv *t, const char *text)
+{
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* SPEC 8.1: stop accepting, answer waiters SHUTDOWN, remove the socket,
+ * exit 0. */
+static void sigterm_answers_waiters(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *a = cl_open(&t), *b = cl_open(&t);
+    cl_granted(cl_req(a, "LOCK +^s"));
+    cl_send(b, "LOCK +^s\nPING\n");
+    long deadline = ts_now_ms() + 5000;
+    while (cl_stat(a, "waiters") != 1 && ts_now_ms() < deadline)
+        usleep(2000);
+    assert_int_equal(kill(t.pid, SIGTERM), 0);
+    assert_string_equal(cl_line(b), "ERR SHUTDOWN server stopping");
+    assert_string_equal(cl_line(b), "ERR SHUTDOWN server stopping");
+    assert_true(cl_closed(b, 5000));
+    assert_true(cl_closed(a, 5000));
+    assert_int_equal(exit_status(t.pid), 0);
+    t.pid = 0;
+    struct stat st;
+    assert_int_equal(stat(t.sock, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_true(log_contains(&t, "stopping (SIGTERM)"));
+    cl_close(a);
+    cl_close(b);
+    ts_finish(&t);
+}
+
+/* SPEC 6.12: tokens only go up — after a clean restart, and after a crash
+ * (SIGKILL leaves a stale socket file, which the next start clears). */
+static void tokens_increase_across_restarts(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *c = cl_open(&t);
+    unsigned long long t1 = cl_granted(cl_req(c, "LOCK +^a"));
+    unsigned long long t2 = cl_granted(cl_req(c, "LOCK +^b"));
+    assert_true(t2 > t1);
+    cl_close(c);
+    assert_int_equal(ts_stop(&t), 0);
+
+    ts_launch(&t);
+    c = cl_open(&t);
+    unsigned long long t3 = cl_granted(cl_req(c, "LOCK +^a"));
+    assert_true(t3 > t2);
+    cl_close(c);
+
+    /* a crash: no chance to write anything on the way out */
+    kill(t.pid, SIGKILL);
+    waitpid(t.pid, NULL, 0);
+    struct stat st;
+    assert_int_equal(stat(t.sock, &st), 0);          /* left behind */
+    ts_launch(&t);
+    c = cl_open(&t);
+    unsigned long long t4 = cl_granted(cl_req(c, "LOCK +^a"));
+    printf("# tokens: %llu %llu | restart %llu | crash %llu\n", t1, t2, t3, t4);
+    assert_true(t4 > t3);
+    assert_true(log_contains(&t, "removed the stale socket"));
+    char marks[160];
+    snprintf(marks, sizeof marks, "%s.tokens", t.sock);
+    assert_int_equal(stat(marks, &st), 0);
+    cl_close(c);
+    ts_finish(&t);
+}
+
+/* The mark on disk moves ahead while the server runs: after more grants
+ * than the first reserved block, a crash still cannot bring back a token. */
+static void token_mark_moves_while_serving(void **state)
+{
+    (void)state;
+    enum { GRANTS = 110000 };
+    tsrv t;
+    ts_start(&t);
+    tcl *c = cl_open(&t);
+    static char batch[GRANTS * 8];
+    for (int i = 0; i < GRANTS; i++)
+        memcpy(batch + i * 8, "LOCK ^t\n", 8);          /* simple lock: one new token each */
+    cl_sendn(c, batch, sizeof batch);
+    unsigned long long last = 0;
+    for (int i = 0; i < GRANTS; i++) {
+        unsigned long long tok = cl_granted(cl_line(c));
+        assert_true(tok > last);
+        last = tok;
+    }
+    assert_true(last > 100000);                          /* beyond the first block */
+    kill(t.pid, SIGKILL);
+    waitpid(t.pid, NULL, 0);
+    cl_close(c);
+    ts_launch(&t);
+    c = cl_open(&t);
+    unsigned long long next = cl_granted(cl_req(c, "LOCK +^a"));
+    printf("# %d grants up to token %llu; after a crash: %llu\n", GRANTS, last, next);
+    assert_true(next > last);
+    cl_close(c);
+    ts_finish(&t);
+}
+
+/* A live server keeps its socket: a second one refuses to start. */
+static void second_server_refused(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    const char *args[] = {"serve", "--config", t.config, "--socket", t.sock, NULL};
+    pid_t second = spawn_args(&t, args);
+    assert_int_equal(exit_status(second), 1);
+    assert_true(log_contains(&t, "another nslock server is already listening on"));
+    tcl *c = cl_open(&t);
+    assert_string_equal(cl_req(c, "PING"), "OK PONG");
+    cl_close(c);
+    ts_finish(&t);
+}
+
+/* No --config: the embedded default, one database USER, namespace USER. */
+static void embedded_default_configuration(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    const char *args[] = {"serve", "--socket", t.sock, "--log-level", "warning", NULL};
+    t.pid = spawn_args(&t, args);
+    ts_track(&t, true);
+    long deadline = ts_now_ms() + 20000;
+    while (!ts_can_connect(t.sock) && ts_now_ms() < deadline)
+        usleep(5000);
+    tcl *c = cl_open(&t);
+    cl_granted(cl_req(c, "LOCK +^a(1)"));
+    int n;
+    char *rows = cl_data(c, "RESOLVE ^a(1)", &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows, "USER\t./data/user\tglobals\t-\n");
+    free(rows);
+    assert_string_equal(cl_req(c, "NS BETA"), "ERR NAMESPACE unknown namespace 'BETA'");
+    cl_close(c);
+    ts_finish(&t);
+}
+
+/* A configuration with errors: compiler-style diagnostics, exit 2, no socket. */
+static void bad_configuration_exits_2(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    ts_write_file(t.config,
+                  "databases:\n"
+                  "  A: { directory: /a }\n"
+                  "namespaces:\n"
+                  "  N: { globals: NOPE }\n", 0644);
+    const char *args[] = {"serve", "--config", t.config, "--socket", t.sock, NULL};
+    assert_int_equal(exit_status(spawn_args(&t, args)), 2);
+    char where[160];
+    snprintf(where, sizeof where, "%s:4:", t.config);
+    assert_true(log_contains(&t, where));
+    assert_true(log_contains(&t, "error:"));
+    struct stat st;
+    assert_int_equal(stat(t.sock, &st), -1);
+
+    const char *missing[] = {"serve", "--config", "/nonexistent/nslock.yaml", NULL};
+    assert_int_equal(exit_status(spawn_args(&t, missing)), 2);
+    const char *help[] = {"serve", "--help", NULL};
+    assert_int_equal(exit_status(spawn_args(&t, help)), 0);
+    assert_true(log_contains(&t, "Usage: nslock serve"));
+    const char *bad_level[] = {"serve", "--log-level", "loud", NULL};
+    assert_int_equal(exit_status(spawn_args(&t, bad_level)), 2);
+    const char *extra[] = {"serve", "extra", NULL};
+    assert_int_equal(exit_status(spawn_args(&t, extra)), 2);
+    ts_remove_dir(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ts_test(sigterm_answers_waiters),
+        ts_test(tokens_increase_across_restarts),
+        ts_test(token_mark_moves_while_serving),
+        ts_test(second_server_refused),
+        ts_test(embedded_default_configuration),
+        ts_test(bad_configuration_exits_2),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,275 @@
+/* SPEC 8.3 on a real server: the socket's mode, TCP off unless configured
+ * and then guarded by the shared token, and REMOVE of another owner's
+ * locks refused to a user who is not an admin. */
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+
+#include "server_client.h"
+
+/* The inodes of the server's sockets that appear in /proc/net/tcp or tcp6:
+ * how many. Looking at the process itself, not at a guessed port. */
+static int tcp_sockets_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    unsigned long inodes[256];
+    int ninodes = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && ninodes < 256) {
+        char link[400], target[64];
+        snprintf(link, sizeof link, "%s/%s", path, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        unsigned long ino;
+        if (sscanf(target, "socket:[%lu]", &ino) == 1)
+            inodes[ninodes++] = ino;
+    }
+    closedir(d);
+    int found = 0;
+    const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(tables[k], "r");
+        if (!f)
+            continue;
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            unsigned long ino;
+            /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+            if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &ino) != 1)
+                continue;
+            for (int i = 0; i < ninodes; i++)
+                found += inodes[i] == ino;
+        }
+        fclose(f);
+    }
+    return found;
+}
+
+static void socket_is_0660_and_tcp_off(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    struct stat st;
+    assert_int_equal(stat(t.sock, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0660);
+    /* no listen: in the configuration, so no TCP socket at all */
+    assert_int_equal(tcp_sockets_of(t.pid), 0);
+    ts_finish(&t);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static tcl *tcp_client(int port)
+{
+    long deadline = ts_now_ms() + 5000;
+    int fd;
+    while ((fd = cl_connect_tcp(port)) < 0) {
+        if (ts_now_ms() > deadline)
+            fail_msg("nothing listens on 127.0.0.1:%d", port);
+        usleep(5000);
+    }
+    return cl_from_fd(fd);
+}
+
+static void tcp_needs_the_token(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    int port = free_port();
+    char token_path[160], server[400];
+    snprintf(token_path, sizeof token_path, "%s/token", t.dir);
+    ts_write_file(token_path, "s3cret-token\n", 0600);
+    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n", port,
+             token_path);
+    ts_write_config(&t, NULL, server);
+    ts_launch(&t);
+    tcl *local = cl_open(&t);
+    unsigned idl = cl_hello(local, NULL);
+    cl_granted(cl_req(local, "LOCK +^local"));
+
+    tcl *c = tcp_client(port);
+    /* the check that found nothing above finds the listener here */
+    assert_true(tcp_sockets_of(t.pid) >= 1);
+    assert_string_equal(cl_req(c, "AUTH wrong-token"), "ERR PROTECT bad token");
+    assert_true(cl_closed(c, 5000));
+    cl_close(c);
+
+    c = tcp_client(port);
+    assert_true(!strncmp(cl_req(c, "PING"), "ERR PROTECT ", 12));
+    assert_true(cl_closed(c, 5000));
+    cl_close(c);
+
+    c = tcp_client(port);
+    assert_string_equal(cl_req(c, "AUTH s3cret-token"), "OK");
+    cl_hello(c, "name=remote pid=4242");
+    cl_granted(cl_req(c, "LOCK +^remote"));
+    int n;
+    char *rows = cl_data(c, "SHOW name=^remote", &n);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(rows, "\t4242\tremote\tExclusive\t^remote\t"));
+    free(rows);
+    /* a TCP peer's uid is unknown: never an admin */
+    char req[64];
+    snprintf(req, sizeof req, "REMOVE owner=%u", idl);
+    assert_true(!strncmp(cl_req(c, req), "ERR PROTECT ", 12));
+    assert_string_equal(cl_req(c, "REMOVE name=^remote"), "OK 1");
+    assert_string_equal(cl_req(c, "QUIT"), "OK bye");
+    assert_true(cl_closed(c, 5000));
+    cl_close(c);
+    cl_close(local);
+    ts_finish(&t);
+}
+
+/* In a child that has become `nobody`: the outcome of each request, one
+ * letter each into the pipe (Y as expected, N not), then exit. */
+static void nobody_child(const char *sock, uid_t uid, gid_t gid, unsigned root_owner,
+                         bool admin, int out)
+{
+    /* drop every group, then the uid, as a login would */
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        _exit(3);
+    tcl *c = cl_try_open(sock);
+    if (!c)
+        _exit(4);
+    char result[16] = "";
+    char req[64];
+    unsigned self = 0;
+    bool ok = cl_try_req(c, "HELLO name=nobody", "OK nslock 1 session ") &&
+              sscanf(c->last, "OK nslock 1 session %u", &self) == 1;
+    strcat(result, ok ? "Y" : "N");
+    strcat(result, cl_try_req(c, "LOCK +^mine(1)", "OK 1 ") ? "Y" : "N");
+    strcat(result, cl_try_req(c, "LOCK +^mine(2)", "OK 1 ") ? "Y" : "N");
+    snprintf(req, sizeof req, "REMOVE owner=%u", root_owner);
+    strcat(result, cl_try_req(c, req, admin ? "OK 1" : "ERR PROTECT ") ? "Y" : "N");
+    strcat(result, cl_try_req(c, "REMOVE name=^root", admin ? "ERR NOTFOUND" : "ERR PROTECT ")
+                       ? "Y" : "N");
+    /* its own entries, whichever way it names them */
+    strcat(result, cl_try_req(c, "REMOVE name=^mine(1)", "OK 1") ? "Y" : "N");
+    snprintf(req, sizeof req, "REMOVE owner=%u", self);
+    strcat(result, cl_try_req(c, req, "OK 1") ? "Y" : "N");
+    ok = write(out, result, strlen(result)) == (ssize_t)strlen(result);
+    _exit(ok ? 0 : 5);
+}
+
+static void run_as_nobody(tsrv *t, const struct passwd *pw, bool admin)
+{
+    tcl *root = cl_open(t);
+    unsigned idr = cl_hello(root, "name=root");
+    cl_granted(cl_req(root, "LOCK +^root"));
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        nobody_child(t->sock, pw->pw_uid, pw->pw_gid, idr, admin, fds[1]);
+    }
+    close(fds[1]);
+    char result[16] = "";
+    ssize_t n = read(fds[0], result, sizeof result - 1);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(n > 0);
+    assert_string_equal(result, "YYYYYYY");
+    /* root's lock is there unless an admin removed it */
+    assert_int_equal(cl_stat(root, "entries"), admin ? 0 : 1);
+    cl_close(root);
+}
+
+/* Needs root, to become another user. The server's socket is 0660
+ * root:root, which `nobody` cannot open; the test gives the socket to
+ * nobody's primary group (still 0660 — the server's mode is what is under
+ * test, the group is what a deployment would choose) and opens the
+ * temporary directory for traversal. */
+static void remove_needs_admin(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        printf("# skipped: needs root to switch to the user nobody\n");
+        skip();
+    }
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw) {
+        printf("# skipped: there is no user nobody\n");
+        skip();
+    }
+    struct passwd nobody = *pw;
+    struct group *gr = getgrgid(nobody.pw_gid);
+    assert_non_null(gr);
+    char group[64];
+    snprintf(group, sizeof group, "%s", gr->gr_name);
+
+    tsrv t;
+    ts_start(&t);
+    assert_int_equal(chmod(t.dir, 0711), 0);
+    assert_int_equal(chown(t.sock, (uid_t)-1, nobody.pw_gid), 0);
+    run_as_nobody(&t, &nobody, false);
+    ts_finish(&t);
+
+    /* the same user, now in server.admin_group: may remove anyone's */
+    char server[128];
+    snprintf(server, sizeof server, "server:\n  admin_group: %s\n", group);
+    ts_start_with(&t, NULL, server);
+    assert_int_equal(chmod(t.dir, 0711), 0);
+    assert_int_equal(chown(t.sock, (uid_t)-1, nobody.pw_gid), 0);
+    run_as_nobody(&t, &nobody, true);
+    ts_finish(&t);
+}
+
+/* Root (and the server's own uid) are admins: REMOVE by owner, pid, name. */
+static void admin_removes_any(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *a = cl_open(&t), *b = cl_open(&t), *admin = cl_open(&t);
+    unsigned ida = cl_hello(a, NULL);
+    cl_granted(cl_req(a, "LOCK +^x(1),+^x(2)"));
+    cl_granted(cl_req(b, "LOCK +^y"));
+    cl_send(b, "LOCK +^x(1)\n");                     /* b waits behind a */
+    assert_int_equal(cl_line_wait(b, 100), 0);
+    char req[64];
+    snprintf(req, sizeof req, "REMOVE owner=%u name=^x(1)", ida);
+    assert_string_equal(cl_req(admin, req), "OK 1");
+    cl_granted(cl_line(b));                           /* served at once */
+    snprintf(req, sizeof req, "REMOVE pid=%ld database=USERDB", (long)getpid());
+    assert_string_equal(cl_req(admin, req), "OK 3");  /* a's ^x(2), b's ^y and ^x(1) */
+    assert_string_equal(cl_req(admin, "REMOVE database=USERDB"), "ERR NOTFOUND no entry matched");
+    assert_int_equal(cl_stat(admin, "entries"), 0);
+    cl_close(a);
+    cl_close(b);
+    cl_close(admin);
+    ts_finish(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        ts_test(socket_is_0660_and_tcp_off),
+        ts_test(tcp_needs_the_token),
+        ts_test(remove_needs_admin),
+        ts_test(admin_removes_any),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
