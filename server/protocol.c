@@ -208,10 +208,15 @@ static void req_hello(request *rq)
         }
         /* other keys: ignored, so newer clients can say more */
     }
+    nsl_server *srv = s->srv;
+    const nsl_namespace *ns =
+        nsl_registry_namespace(srv->reg, nsl_engine_owner_namespace(srv->engine, s->owner));
     nsl_out_str(s, "OK nslock ");
     nsl_out_u64(s, PROTOCOL_VERSION);
     nsl_out_str(s, " session ");
     nsl_out_u64(s, s->owner);
+    nsl_out_str(s, " namespace ");
+    nsl_out_str(s, ns->name);
     nsl_out_char(s, '\n');
 }
 
