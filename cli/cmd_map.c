@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/cmd_resolve.h"
+#include "cli/config_open.h"
 #include "cli/table.h"
 
 enum { COL_FROM, COL_TO, COL_DATABASE, COL_DIRECTORY, COL_RULE, COL_WHERE };

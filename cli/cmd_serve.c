@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "cli/cmd_resolve.h"
+#include "cli/config_open.h"
 #include "server/server.h"
 
 static void usage(FILE *out)

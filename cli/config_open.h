@@ -1,7 +1,7 @@
-/* cli/cmd_resolve.h — what other subcommands (map, show) reuse from
- * `nslock resolve`: a configuration loaded all the way to a resolver. */
-#ifndef NSL_CLI_CMD_RESOLVE_H
-#define NSL_CLI_CMD_RESOLVE_H
+/* cli/config_open.h — a configuration loaded all the way to a resolver, for
+ * the subcommands that work from a file (resolve, map, serve). */
+#ifndef NSL_CLI_CONFIG_OPEN_H
+#define NSL_CLI_CONFIG_OPEN_H
 
 #include <stdbool.h>
 
