@@ -44,7 +44,7 @@ typedef struct lk_request lk_request;
  * the children an escalated lock stands for (SPEC 6.7). */
 typedef struct lk_fpset {
     uint64_t *slots;         /* 0 empty, 1 deleted, else fingerprint */
-    uint32_t capacity;       /* power of two, or 0 */
+    uint32_t capacity;       /* any size, or 0 */
     uint32_t used;           /* live + deleted */
     uint32_t live;
 } lk_fpset;

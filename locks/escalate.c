@@ -27,6 +27,13 @@ uint64_t lk_fingerprint(const uint8_t *part, size_t len)
 
 enum { FP_EMPTY = 0, FP_DELETED = 1 };
 
+/* The home slot: a multiply maps the hash onto any capacity, so the table
+ * need not be a power of two and can stay dense. */
+static uint32_t fp_home(uint64_t fp, uint32_t capacity)
+{
+    return (uint32_t)(((fp >> 32) * (uint64_t)capacity) >> 32);
+}
+
 static void fpset_resize(lk_fpset *s, uint32_t capacity)
 {
     uint64_t *old = s->slots;
@@ -42,17 +49,14 @@ static void fpset_resize(lk_fpset *s, uint32_t capacity)
     free(old);
 }
 
-/* Load stays between 0.4 and 0.8: 10 to 20 bytes a child. */
+/* Load stays between 2/3 and 9/10 once the set is past its first slots:
+ * 9 to 12 bytes a child (SPEC 6.7 allows 16). */
 void lk_fpset_add(lk_fpset *s, uint64_t fp)
 {
-    if ((uint64_t)(s->used + 1) * 5 > (uint64_t)s->capacity * 4) {
-        uint32_t capacity = 16;
-        while ((uint64_t)(s->live + 1) * 5 > (uint64_t)capacity * 4)
-            capacity *= 2;
-        fpset_resize(s, capacity);
-    }
-    uint32_t mask = s->capacity - 1;
-    for (uint32_t i = (uint32_t)fp & mask;; i = (i + 1) & mask) {
+    if ((uint64_t)(s->used + 1) * 10 > (uint64_t)s->capacity * 9)
+        fpset_resize(s, s->live + s->live / 2 + 16);
+    uint32_t i = fp_home(fp, s->capacity);
+    for (;; i = i + 1 == s->capacity ? 0 : i + 1) {
         if (s->slots[i] <= FP_DELETED) {
             if (s->slots[i] == FP_EMPTY)
                 s->used++;
@@ -67,8 +71,8 @@ bool lk_fpset_remove(lk_fpset *s, uint64_t fp)
 {
     if (!s->capacity)
         return false;
-    uint32_t mask = s->capacity - 1;
-    for (uint32_t i = (uint32_t)fp & mask;; i = (i + 1) & mask) {
+    uint32_t i = fp_home(fp, s->capacity);
+    for (;; i = i + 1 == s->capacity ? 0 : i + 1) {
         if (s->slots[i] == FP_EMPTY)
             return false;
         if (s->slots[i] == fp) {
