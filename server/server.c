@@ -425,9 +425,11 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
         return false;
     if (cfg->listen && !listen_tcp(srv))
         return false;
-    nsl_log(NSL_LOG_INFO, "serving %s: %zu databases, %zu namespaces, fencing tokens after %llu",
-            cfg->file ? cfg->file : "<default>", nsl_registry_database_count(srv->reg),
-            nsl_registry_namespace_count(srv->reg), (unsigned long long)first_token);
+    size_t dbs = nsl_registry_database_count(srv->reg);
+    size_t nss = nsl_registry_namespace_count(srv->reg);
+    nsl_log(NSL_LOG_INFO, "serving %s: %zu database%s, %zu namespace%s, fencing tokens after %llu",
+            cfg->file ? cfg->file : "<default>", dbs, dbs == 1 ? "" : "s", nss,
+            nss == 1 ? "" : "s", (unsigned long long)first_token);
     return true;
 }
 
