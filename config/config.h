@@ -9,6 +9,7 @@
 #ifndef NSL_CONFIG_H
 #define NSL_CONFIG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +46,10 @@ void nsl_diags_free(nsl_diags *d);
 void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
                    nsl_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same with a va_list, for modules that wrap it in their own helper. */
+void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
+                    nsl_pos pos, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 size_t nsl_diags_count(const nsl_diags *d, nsl_diag_level level);
 /* Sorts by file, line, column (stable), so reports read top to bottom. */
 void nsl_diags_sort(nsl_diags *d);

@@ -63,8 +63,8 @@ static void append(nsl_diags *d, nsl_diag_level level, const char *file,
     g->message = message;
 }
 
-void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
-                   nsl_pos pos, const char *fmt, ...)
+void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
+                    nsl_pos pos, const char *fmt, va_list ap)
 {
     if (d->count > MAX_DIAGS) {
         if (level == NSL_DIAG_ERROR)   /* the note stands for an error too */
@@ -77,19 +77,26 @@ void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
         return;
     }
 
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
     if (n < 0)
         n = 0;
     char *raw = nsl_cfg_malloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(raw, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    vsnprintf(raw, (size_t)n + 1, fmt, again);
+    va_end(again);
 
     append(d, level, file, pos, sanitize(raw));
     free(raw);
+}
+
+void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
+                   nsl_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    nsl_diags_vadd(d, level, file, pos, fmt, ap);
+    va_end(ap);
 }
 
 size_t nsl_diags_count(const nsl_diags *d, nsl_diag_level level)

@@ -73,12 +73,10 @@ static void error_at(loader *L, nsl_pos pos, const char *fmt, ...)
 
 static void error_at(loader *L, nsl_pos pos, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    nsl_diags_vadd(L->diags, NSL_DIAG_ERROR, L->file, pos, fmt, ap);
     va_end(ap);
-    nsl_diags_add(L->diags, NSL_DIAG_ERROR, L->file, pos, "%s", msg);
     L->errors++;
 }
 

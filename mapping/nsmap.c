@@ -93,12 +93,10 @@ static void diag(compile_ctx *c, nsl_diag_level level, nsl_pos pos, const char *
 
 static void diag(compile_ctx *c, nsl_diag_level level, nsl_pos pos, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    nsl_diags_vadd(c->diags, level, c->file, pos, fmt, ap);
     va_end(ap);
-    nsl_diags_add(c->diags, level, c->file, pos, "%s", msg);
     if (level == NSL_DIAG_ERROR)
         c->failed = true;
 }

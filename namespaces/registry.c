@@ -134,12 +134,10 @@ static void error_at(builder *b, nsl_pos pos, const char *fmt, ...)
 
 static void error_at(builder *b, nsl_pos pos, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    nsl_diags_vadd(b->diags, NSL_DIAG_ERROR, b->file, pos, fmt, ap);
     va_end(ap);
-    nsl_diags_add(b->diags, NSL_DIAG_ERROR, b->file, pos, "%s", msg);
     b->errors++;
 }
 
