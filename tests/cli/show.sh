@@ -98,6 +98,18 @@ diff -u "$TMP/show.expected" "$TMP/show.masked" >&2 || fail "show -J differs fro
     || fail "table header: $(sed -n 1p "$TMP/show.txt")"
 [ "$(wc -l <"$TMP/show.txt")" -eq 5 ] || fail "table: expected a header and 4 rows: $(cat "$TMP/show.txt")"
 
+# The table form of --database ALPHADB, field by field: raw output keeps
+# one space between cells, so an empty cell (TOKEN of a waiting row,
+# BLOCKERS of a held one) shows as two spaces or a trailing one.
+got=$("$NSLOCK" show -r --database ALPHADB | sed 's/ [0-9-]*T[0-9:.]*Z / T /')
+want="DATABASE DIRECTORY OWNER PID CLIENT MODE NAME NAMESPACE SINCE TOKEN BLOCKERS
+ALPHADB /data/alpha $owner_a $a_pid nslock-shell Exclusive ^MyGlobal(15) BETA T $token_1 
+ALPHADB /data/alpha $owner_b $b_pid nslock-shell WaitExclusive ^MyGlobal(15) ALPHA T  $owner_a"
+[ "$got" = "$want" ] || fail "show --database ALPHADB: got
+$got
+expected
+$want"
+
 # -r -n -o and the filters.
 got=$("$NSLOCK" show -r -n -o DATABASE,NAME,MODE,OWNER --no-waiters)
 want="ALPHADB ^MyGlobal(15) Exclusive $owner_a
