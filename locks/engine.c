@@ -52,8 +52,12 @@ void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)
  * function is this file's. */
 lk_owner *lk_owner_find(const nsl_engine *e, nsl_owner_id id)
 {
-    lk_owner *o = NULL;
+    lk_owner *o = e->last_owner;       /* one session calls many times in a row */
+    if (o && o->id == id)
+        return o;
     HASH_FIND(hh, e->owners, &id, sizeof id, o);
+    if (o)
+        ((nsl_engine *)e)->last_owner = o;   /* a cache, not state */
     return o;
 }
 
@@ -895,6 +899,8 @@ void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now)
             e->resume_tail = prev;
     }
     HASH_DEL(e->owners, o);
+    if (e->last_owner == o)
+        e->last_owner = NULL;
     free(o->rest_args);
     free(o->rest_items);
     free(o);

@@ -167,6 +167,7 @@ struct nsl_engine {
     uint32_t database_count;
 
     lk_owner *owners;                   /* uthash by id */
+    lk_owner *last_owner;               /* the last one looked up */
     nsl_owner_id next_owner;
 
     lk_request *fifo_head, *fifo_tail;  /* waiting requests, arrival order */

@@ -4,33 +4,61 @@
 
 #include "locks/engine_internal.h"
 
-/* Subscript keys are a few bytes: mix them a word at a time. */
+/* Subscript keys are a few bytes. Read them as at most a few overlapping
+ * words (as wyhash does for short keys), never past their end, and never
+ * a byte at a time. */
+static inline uint64_t read32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint64_t read64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static inline unsigned short_key_hash(const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+    uint64_t a = 0, b = 0, h = 0x9e3779b97f4a7c15ull ^ len;
+    if (len >= 8) {
+        for (; len > 8; p += 8, len -= 8)
+            h = (h ^ read64(p)) * 0xff51afd7ed558ccdull;
+        a = read64(p + len - 8);       /* the last word, overlapping */
+    } else if (len >= 4) {
+        a = read32(p);
+        b = read32(p + len - 4);
+    } else if (len > 0) {
+        a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
     }
-    uint64_t w = 0;
-    for (size_t i = 0; i < len; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= a * 0xc4ceb9fe1a85ec53ull;
+    h ^= b * 0x9fb21c651e98df25ull;
     h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
     return (unsigned)h;
 }
 #undef HASH_FUNCTION
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = short_key_hash((keyptr), (size_t)(keylen)))
 
-/* Keys are a few bytes: a loop beats a call to memcmp. */
-static inline int short_keycmp(const void *a, const void *b, size_t len)
+/* Keys are a few bytes: compare them in words, as the hash reads them. */
+static inline int short_keycmp(const void *x, const void *y, size_t len)
 {
-    const unsigned char *x = a, *y = b;
+    const unsigned char *a = x, *b = y;
+    if (len >= 8) {
+        for (; len > 8; a += 8, b += 8, len -= 8)
+            if (read64(a) != read64(b))
+                return 1;
+        return read64(a + len - 8) != read64(b + len - 8);
+    }
+    if (len >= 4)
+        return read32(a) != read32(b) || read32(a + len - 4) != read32(b + len - 4);
     for (size_t i = 0; i < len; i++)
-        if (x[i] != y[i])
+        if (a[i] != b[i])
             return 1;
     return 0;
 }
