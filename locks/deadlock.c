@@ -107,7 +107,7 @@ static void describe_cycle(const nsl_engine *e, frame *stack, size_t depth,
 }
 
 /* Looks for a cycle through r's owner; fails the newest request in it. */
-void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now)
+void lk_deadlock_check(nsl_engine *e, lk_request *r)
 {
     lk_owner *start = r->owner;
     uint32_t epoch = ++e->mark_epoch;
@@ -159,6 +159,6 @@ void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now)
     if (victim) {
         e->stats.deadlocks++;
         lk_notice(e, NSL_NOTICE_DEADLOCK, "deadlock: owner %u fails; %s", victim->owner->id, message);
-        lk_request_fail(e, victim, NSL_DEADLOCK, -1, message, now);
+        lk_request_fail(e, victim, NSL_DEADLOCK, -1, message);
     }
 }

@@ -294,19 +294,16 @@ static void request_free(nsl_engine *e, lk_request *r)
     free(r);
 }
 
-static void command_finish(nsl_engine *e, lk_owner *o, nsl_lock_result *res)
+static void command_finish(lk_owner *o)
 {
     o->busy = false;
     o->rest_count = o->rest_next = 0;
-    (void)e;
-    (void)res;
 }
 
 void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
-                     const char *message, uint64_t now)
+                     const char *message)
 {
     lk_owner *o = r->owner;
-    (void)now;
     request_free(e, r);
     e->dirty = true;     /* those queued behind it may go now */
     if (code == NSL_OK) {
@@ -317,7 +314,7 @@ void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
     }
     nsl_lock_result res = {.code = code, .test = -1};
     snprintf(res.message, sizeof res.message, "%s", message ? message : nsl_code_text(code));
-    command_finish(e, o, &res);
+    command_finish(o);
     push_event(e, o, &res);
 }
 
@@ -517,7 +514,6 @@ static nsl_engine_status lock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_ite
     r->enqueued = now;
     r->deadline = timeout_ms < 0 ? NO_TIME : now + (uint64_t)timeout_ms;
     r->check_at = e->opt.deadlock_check_ms ? now + e->opt.deadlock_check_ms : NO_TIME;
-    r->full = t == TRY_FULL;
     request_register(r, +1);
     r->prev = e->fifo_tail;
     if (e->fifo_tail)
@@ -733,12 +729,12 @@ static nsl_engine_status drive(nsl_engine *e, lk_owner *o, const nsl_lock_arg *a
     res->test = o->last_test;
     res->token = o->last_test == 1 ? o->last_token : 0;
     res->message[0] = '\0';
-    command_finish(e, o, res);
+    command_finish(o);
     return NSL_DONE;
 failed:
     res->test = -1;
     res->token = 0;
-    command_finish(e, o, res);
+    command_finish(o);
     return NSL_DONE;
 }
 
@@ -755,8 +751,7 @@ static void serve_waiters(nsl_engine *e, uint64_t now)
         next = r->next;
         try_outcome t = parts_try(e, r->owner, r->parts, r->part_count);
         if (t != TRY_GRANT) {
-            r->full = t == TRY_FULL;
-            any_full |= r->full;
+            any_full |= t == TRY_FULL;
             request_register(r, +1);
             continue;
         }
@@ -961,12 +956,12 @@ void nsl_engine_tick(nsl_engine *e, uint64_t now)
         lk_request *r = e->heap[0];
         if (r->deadline <= now) {
             e->stats.timeouts++;
-            lk_request_fail(e, r, NSL_OK, 0, NULL, now);
+            lk_request_fail(e, r, NSL_OK, 0, NULL);
             continue;
         }
         r->check_at = now + e->opt.deadlock_check_ms;
         heap_fix(e, r->heap_index);
-        lk_deadlock_check(e, r, now);
+        lk_deadlock_check(e, r);
     }
     settle(e, now);
     deliver(e);

@@ -112,7 +112,6 @@ struct lk_request {
     uint64_t deadline;                  /* UINT64_MAX: none */
     uint64_t check_at;                  /* next deadlock check; UINT64_MAX: none */
     size_t heap_index;
-    bool full;                          /* waiting for room in the table */
 };
 
 struct lk_owner {
@@ -225,12 +224,12 @@ bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
 /* deadlock.c */
 size_t lk_request_blockers(const nsl_engine *e, const lk_request *r,
                            nsl_owner_id *out, size_t cap);
-void lk_deadlock_check(nsl_engine *e, lk_request *r, uint64_t now);
+void lk_deadlock_check(nsl_engine *e, lk_request *r);
 
 /* engine.c — used by the files above */
 lk_owner *lk_owner_find(const nsl_engine *e, nsl_owner_id id);
 void lk_request_fail(nsl_engine *e, lk_request *r, nsl_code code, int test,
-                     const char *message, uint64_t now);
+                     const char *message);
 void lk_notice(nsl_engine *e, nsl_notice kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
