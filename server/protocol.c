@@ -830,6 +830,12 @@ void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
         nsl_session_end(s, true);
         return;
     }
+    /* A NUL would cut names short wherever they are shown as C strings. */
+    const char *nul = memchr(line, '\0', len);
+    if (nul) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: a NUL byte", (size_t)(nul - line) + 1);
+        return;
+    }
     /* LOCK first: it is nearly all the traffic. */
     if (word_is(k, klen, "LOCK") || word_is(k, klen, "L")) {
         req_lock(&rq, kw);

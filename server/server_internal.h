@@ -131,6 +131,7 @@ struct nsl_server {
     uv_timer_t timer;
     uint64_t timer_due;              /* UINT64_MAX: not armed */
     uv_timer_t force_timer;
+    uv_timer_t hangup_timer;         /* watches sessions whose reading is paused */
     char socket_path[108];
     bool socket_bound;
 
@@ -160,6 +161,7 @@ void nsl_session_end(nsl_session *s, bool graceful);
 void nsl_session_refuse_queued(nsl_session *s);
 void nsl_session_force_close(nsl_session *s);
 void nsl_session_make_ready(nsl_session *s);
+void nsl_sessions_init_hangup_timer(nsl_server *srv);
 void nsl_session_drain(nsl_session *s);
 void nsl_session_flush(nsl_session *s);
 

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE     /* struct ucred */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,50 @@ static bool overloaded(const nsl_session *s)
            s->q_rejected >= NSL_REJECT_HIGH;
 }
 
+/* ---- hang-ups while reading is paused -----------------------------------------
+ * A session whose reading is paused would not see its client go away: the
+ * EOF waits unread behind the data. A timer looks at such sockets twice a
+ * second and ends the session of a client that hung up, as an EOF would. */
+
+enum { HANGUP_CHECK_MS = 500 };
+
+static void on_hangup_timer(uv_timer_t *t)
+{
+    nsl_server *srv = t->data;
+    bool any_paused = false;
+    for (nsl_session *s = srv->sessions, *next; s; s = next) {
+        next = s->next;
+        if (s->reading || s->ended || s->handle_closing)
+            continue;
+        uv_os_fd_t fd;
+        struct pollfd p = {.events = POLLRDHUP};
+        if (uv_fileno(&s->h.handle, &fd) == 0) {
+            p.fd = fd;
+            if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                nsl_log(NSL_LOG_DEBUG, "session %u: the client hung up", s->owner);
+                nsl_session_end(s, true);
+                continue;
+            }
+        }
+        any_paused = true;
+    }
+    if (!any_paused)
+        uv_timer_stop(t);
+    nsl_server_settle(srv);
+}
+
+static void watch_hangups(nsl_server *srv)
+{
+    if (!uv_is_active((uv_handle_t *)&srv->hangup_timer) && !srv->stopping)
+        uv_timer_start(&srv->hangup_timer, on_hangup_timer, HANGUP_CHECK_MS, HANGUP_CHECK_MS);
+}
+
+void nsl_sessions_init_hangup_timer(nsl_server *srv)
+{
+    uv_timer_init(&srv->loop, &srv->hangup_timer);
+    srv->hangup_timer.data = srv;
+}
+
 static void update_reading(nsl_session *s)
 {
     if (s->ended || s->handle_closing || s->srv->stopping)
@@ -146,6 +191,7 @@ static void update_reading(nsl_session *s)
     if (s->reading && overloaded(s)) {
         uv_read_stop(&s->h.stream);
         s->reading = false;
+        watch_hangups(s->srv);
     } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && s->out_len <= NSL_OUT_HIGH / 4 &&
                s->q_rejected < NSL_REJECT_HIGH / 2) {
         if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
@@ -210,8 +256,10 @@ static void on_write(uv_write_t *req, int status)
     } else {
         nsl_session_flush(s);
         trim_output(s);
+        nsl_session_make_ready(s);   /* requests held back by the output */
         update_reading(s);
         maybe_finish_close(s);
+        nsl_server_settle(s->srv);
     }
     nsl_server_settle(s->srv);
 }
@@ -229,6 +277,8 @@ void nsl_session_flush(nsl_session *s)
     if (n == (int)s->out_len) {
         s->out_len = 0;
         trim_output(s);
+        nsl_session_make_ready(s);   /* requests held back by the output */
+        update_reading(s);
         maybe_finish_close(s);
         return;
     }
@@ -333,9 +383,17 @@ static void in_idle(nsl_session *s)
     }
 }
 
+/* Output over the mark stops serving, so that one read full of SHOW
+ * requests cannot make the output grow without bound; what arrives
+ * meanwhile queues (up to max_pending) and is served once it drains. */
+static bool output_room(const nsl_session *s)
+{
+    return s->out_len <= NSL_OUT_HIGH;
+}
+
 static bool can_serve_now(const nsl_session *s)
 {
-    return !s->waiting && !s->q_count && !s->ended && !s->srv->stopping;
+    return !s->waiting && !s->q_count && !s->ended && !s->srv->stopping && output_room(s);
 }
 
 static void serve_item(nsl_session *s, uint8_t kind, const char *line, size_t len)
@@ -431,7 +489,7 @@ static void input(nsl_session *s, const char *data, size_t n)
 
 void nsl_session_drain(nsl_session *s)
 {
-    while (s->q_count && !s->waiting && !s->ended && !s->srv->stopping) {
+    while (s->q_count && !s->waiting && !s->ended && !s->srv->stopping && output_room(s)) {
         nsl_item it = s->q[s->q_head++];
         s->q_count--;
         if (it.kind == ITEM_REJECTED) {

@@ -49,6 +49,22 @@ static bool read_mark(const char *path, uint64_t *mark)
     return true;
 }
 
+/* The rename is durable only once the directory is synced. */
+static bool sync_directory(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return false;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
+}
+
 /* Writes the mark to a temporary file and renames it into place, so the
  * file always holds either the old or the new mark. */
 static bool write_mark(const char *path, uint64_t mark)
@@ -59,13 +75,16 @@ static bool write_mark(const char *path, uint64_t mark)
         return false;
     snprintf(tmp, len, "%s.new", path);
     bool ok = false;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A fresh file, never one someone left there (a symlink in /tmp would
+     * otherwise make the server write through it). */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         char buf[32];
         int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", mark);
         ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
         ok = close(fd) == 0 && ok;
-        ok = ok && rename(tmp, path) == 0;
+        ok = ok && rename(tmp, path) == 0 && sync_directory(path);
         if (!ok) {
             int saved = errno;
             unlink(tmp);

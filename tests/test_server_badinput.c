@@ -109,7 +109,8 @@ static size_t malformed(char *buf, size_t cap, int i, const char **want)
             while (c == '\n');
             buf[k] = c;
         }
-        *want = "COMMAND";
+        /* a NUL anywhere is refused before the keyword is looked at */
+        *want = memchr(buf, '\0', len) ? "SYNTAX" : "COMMAND";
         return len;
     }
     case 1:
