@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -203,11 +204,20 @@ int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return nsl_client_fail(err, NSLOCK_E_IO, "socket: %s", strerror(errno));
-    /* connect() on a local socket completes or fails at once */
+    /* connect() on a Unix socket sleeps while the server's backlog is full
+     * (a stalled server); it honours the send timeout, so bound it by the
+     * grace period. */
+    if (c->grace >= 0) {
+        struct timeval tv = {.tv_sec = (time_t)c->grace,
+                             .tv_usec = (suseconds_t)((c->grace - (double)(time_t)c->grace) * 1e6)};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     int rc;
     do
         rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     while (rc < 0 && errno == EINTR);
+    if (rc < 0 && (errno == EAGAIN || errno == EINPROGRESS))
+        errno = ETIMEDOUT;
     if (rc < 0 || set_nonblocking(fd) < 0) {
         int e = errno;
         close(fd);
