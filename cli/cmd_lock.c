@@ -66,12 +66,24 @@ static int run_command(char **argv, uint64_t token)
     snprintf(token_text, sizeof token_text, "%" PRIu64, token);
     fflush(stdout);
     fflush(stderr);
+    /* Signals wait until the child is known and the forwarding is in
+     * place: one arriving in between must not end this process (and the
+     * session holding the locks) while the command runs. */
+    sigset_t forwarded, old;
+    sigemptyset(&forwarded);
+    sigaddset(&forwarded, SIGINT);
+    sigaddset(&forwarded, SIGTERM);
+    sigaddset(&forwarded, SIGHUP);
+    sigaddset(&forwarded, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &forwarded, &old);
     pid_t pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         fprintf(stderr, "nslock: lock: cannot start '%s': %s\n", argv[0], strerror(errno));
         return NSL_EXIT_USAGE;
     }
     if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         setenv("NSLOCK_TOKEN", token_text, 1);
         execvp(argv[0], argv);
         int e = errno;
@@ -80,6 +92,7 @@ static int run_command(char **argv, uint64_t token)
     }
     child_pid = pid;
     forward_signals();
+    sigprocmask(SIG_SETMASK, &old, NULL);
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
