@@ -584,6 +584,30 @@ static void req_stats(request *rq)
 
 /* ---- REMOVE ----------------------------------------------------------------------------- */
 
+/* Whether the peer process is in group gid, from the groups the kernel
+ * recorded for its socket (SO_PEERGROUPS): 1 yes, 0 no, -1 unknown (then
+ * the user database decides). A process that dropped a group is not in it. */
+static int peer_in_group(const nsl_session *s, gid_t gid)
+{
+#ifdef SO_PEERGROUPS
+    uv_os_fd_t fd;
+    if (uv_fileno(&s->h.handle, &fd) != 0)
+        return -1;
+    gid_t groups[256];
+    socklen_t len = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+        return -1;
+    for (size_t i = 0; i < len / sizeof groups[0]; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
+#else
+    (void)s;
+    (void)gid;
+    return -1;
+#endif
+}
+
 /* SPEC 8.3: root, the server's own uid, or a member of server.admin_group.
  * TCP peers have no uid the server can trust, so they are never admins. */
 static bool is_admin(nsl_session *s)
@@ -603,8 +627,9 @@ static bool is_admin(nsl_session *s)
             nsl_log(NSL_LOG_WARN, "server.admin_group '%s' does not exist", group);
         } else {
             gid_t admin_gid = g->gr_gid;
-            admin = s->gid == admin_gid;
-            struct passwd *pw = getpwuid(s->uid);
+            int peer = peer_in_group(s, admin_gid);
+            admin = s->gid == admin_gid || peer == 1;
+            struct passwd *pw = peer < 0 ? getpwuid(s->uid) : NULL;
             if (!admin && pw) {
                 int n = 64;
                 gid_t *groups = malloc((size_t)n * sizeof *groups);
