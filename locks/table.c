@@ -406,7 +406,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
         owner_list_add(e, h);
     else if (!modes && old_modes)
         owner_list_remove(e, h);
-    if (holder_release_if_empty(e, h))
+    if (!modes && holder_release_if_empty(e, h))   /* one that holds is not empty */
         lk_node_prune(e, n);
 }
 
