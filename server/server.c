@@ -341,7 +341,7 @@ static void server_stop(nsl_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->timer, NULL);
-    uv_close((uv_handle_t *)&srv->hangup_timer, NULL);
+    uv_close((uv_handle_t *)&srv->watch_timer, NULL);
 
     /* Answers first, then ends: ending one owner must not grant another's
      * request on the way out. */
@@ -414,7 +414,7 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
 
     uv_timer_init(&srv->loop, &srv->timer);
     srv->timer.data = srv;
-    nsl_sessions_init_hangup_timer(srv);
+    nsl_sessions_init_watch_timer(srv);
 
     srv->timer_due = UINT64_MAX;
     uv_signal_init(&srv->loop, &srv->sigterm);

@@ -96,6 +96,7 @@ struct nsl_session {
     uid_t uid;
     gid_t gid;
     long pid;                        /* 0: unknown */
+    uint64_t accepted_ms;            /* loop time of the accept */
     char client[NSL_CLIENT_NAME];
 
     /* input: queued lines, then the partial line at [partial_off, in_len) */
@@ -131,7 +132,7 @@ struct nsl_server {
     uv_timer_t timer;
     uint64_t timer_due;              /* UINT64_MAX: not armed */
     uv_timer_t force_timer;
-    uv_timer_t hangup_timer;         /* watches sessions whose reading is paused */
+    uv_timer_t watch_timer;          /* paused sessions, TCP sessions before AUTH */
     char socket_path[108];
     bool socket_bound;
 
@@ -161,7 +162,7 @@ void nsl_session_end(nsl_session *s, bool graceful);
 void nsl_session_refuse_queued(nsl_session *s);
 void nsl_session_force_close(nsl_session *s);
 void nsl_session_make_ready(nsl_session *s);
-void nsl_sessions_init_hangup_timer(nsl_server *srv);
+void nsl_sessions_init_watch_timer(nsl_server *srv);
 void nsl_session_drain(nsl_session *s);
 void nsl_session_flush(nsl_session *s);
 

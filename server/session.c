@@ -140,48 +140,66 @@ static bool overloaded(const nsl_session *s)
            s->q_rejected >= NSL_REJECT_HIGH;
 }
 
-/* ---- hang-ups while reading is paused -----------------------------------------
+/* ---- sessions the loop must look at from time to time -------------------------
  * A session whose reading is paused would not see its client go away: the
- * EOF waits unread behind the data. A timer looks at such sockets twice a
- * second and ends the session of a client that hung up, as an EOF would. */
+ * EOF waits unread behind the data. A TCP session must authenticate within
+ * AUTH_DEADLINE_MS, or it holds a session and its buffers for nothing. A
+ * timer looks at both kinds twice a second while there are any. */
 
-enum { HANGUP_CHECK_MS = 500 };
+enum { WATCH_MS = 500, AUTH_DEADLINE_MS = 10000 };
 
-static void on_hangup_timer(uv_timer_t *t)
+static bool hung_up(nsl_session *s)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno(&s->h.handle, &fd) != 0)
+        return false;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void on_watch_timer(uv_timer_t *t)
 {
     nsl_server *srv = t->data;
-    bool any_paused = false;
+    bool again = false;
+    uint64_t now = uv_now(&srv->loop);
     for (nsl_session *s = srv->sessions, *next; s; s = next) {
         next = s->next;
-        if (s->reading || s->ended || s->handle_closing)
+        if (s->ended || s->handle_closing)
             continue;
-        uv_os_fd_t fd;
-        struct pollfd p = {.events = POLLRDHUP};
-        if (uv_fileno(&s->h.handle, &fd) == 0) {
-            p.fd = fd;
-            if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        if (!s->authenticated) {
+            if (now - s->accepted_ms >= AUTH_DEADLINE_MS) {
+                nsl_log(NSL_LOG_INFO, "session %u: no AUTH within %d s; closing", s->owner,
+                        AUTH_DEADLINE_MS / 1000);
+                nsl_out_err(s, NSL_PROTECT, "authenticate first: AUTH <token>");
+                nsl_session_end(s, true);
+                continue;
+            }
+            again = true;
+        }
+        if (!s->reading) {
+            if (hung_up(s)) {
                 nsl_log(NSL_LOG_DEBUG, "session %u: the client hung up", s->owner);
                 nsl_session_end(s, true);
                 continue;
             }
+            again = true;
         }
-        any_paused = true;
     }
-    if (!any_paused)
+    if (!again)
         uv_timer_stop(t);
     nsl_server_settle(srv);
 }
 
-static void watch_hangups(nsl_server *srv)
+static void watch(nsl_server *srv)
 {
-    if (!uv_is_active((uv_handle_t *)&srv->hangup_timer) && !srv->stopping)
-        uv_timer_start(&srv->hangup_timer, on_hangup_timer, HANGUP_CHECK_MS, HANGUP_CHECK_MS);
+    if (!uv_is_active((uv_handle_t *)&srv->watch_timer) && !srv->stopping)
+        uv_timer_start(&srv->watch_timer, on_watch_timer, WATCH_MS, WATCH_MS);
 }
 
-void nsl_sessions_init_hangup_timer(nsl_server *srv)
+void nsl_sessions_init_watch_timer(nsl_server *srv)
 {
-    uv_timer_init(&srv->loop, &srv->hangup_timer);
-    srv->hangup_timer.data = srv;
+    uv_timer_init(&srv->loop, &srv->watch_timer);
+    srv->watch_timer.data = srv;
 }
 
 static void update_reading(nsl_session *s)
@@ -191,7 +209,7 @@ static void update_reading(nsl_session *s)
     if (s->reading && overloaded(s)) {
         uv_read_stop(&s->h.stream);
         s->reading = false;
-        watch_hangups(s->srv);
+        watch(s->srv);
     } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && s->out_len <= NSL_OUT_HIGH / 4 &&
                s->q_rejected < NSL_REJECT_HIGH / 2) {
         if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
@@ -608,9 +626,11 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
         free(s);
         return;
     }
+    s->accepted_ms = uv_now(&srv->loop);
     if (tcp) {
         uv_tcp_nodelay(&s->h.tcp, 1);
         uv_tcp_keepalive(&s->h.tcp, 1, 60);   /* notice peers lost to the network */
+        watch(srv);                            /* the AUTH deadline */
     } else {
         peer_credentials(s);
         s->authenticated = true;

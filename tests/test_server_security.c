@@ -134,6 +134,17 @@ static void tcp_needs_the_token(void **state)
     assert_string_equal(cl_req(c, "QUIT"), "OK bye");
     assert_true(cl_closed(c, 5000));
     cl_close(c);
+
+    /* a peer that never authenticates is told so and closed after the
+     * deadline (10 s), instead of holding a session for nothing */
+    c = tcp_client(port);
+    long t0 = ts_now_ms();
+    assert_int_equal(cl_line_wait(c, 15000), 1);
+    assert_true(!strncmp(c->last, "ERR PROTECT ", 12));
+    assert_true(cl_closed(c, 5000));
+    printf("# a silent TCP peer was closed after %ld ms\n", ts_now_ms() - t0);
+    assert_true(ts_now_ms() - t0 >= 9000);
+    cl_close(c);
     cl_close(local);
     ts_finish(&t);
 }
