@@ -88,35 +88,11 @@ static bool resolve_one(const nsl_cli_resolver *cr, const nsl_namespace *ns, con
 
 int nsl_cmd_resolve(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"namespace", required_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},
-        NSL_TABLE_LONGOPTS,
-        {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *namespace = NULL;
     nsl_table_opts topts = {0};
-    int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "c:N:h" NSL_TABLE_SHORTOPTS, longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': config = optarg; break;
-        case 'N': namespace = optarg; break;
-        case 'h': usage(stdout); return NSL_EXIT_OK;
-        case '?':
-        case ':':
-            fprintf(stderr, "nslock: resolve: %s '%s'\n",
-                    opt == ':' || (optopt && strchr("cNo", optopt)) ? "missing argument for"
-                                                                   : "unknown option",
-                    argv[optind - 1]);
-            fprintf(stderr, "Try 'nslock resolve --help'.\n");
-            return NSL_EXIT_USAGE;
-        default:
-            nsl_table_option(&topts, opt, optarg);
-        }
-    }
+    int done = nsl_cli_config_options(argc, argv, "resolve", usage, &config, &namespace, &topts);
+    if (done >= 0)
+        return done;
     if (optind >= argc) {
         fprintf(stderr, "nslock: resolve: no lock name given\nTry 'nslock resolve --help'.\n");
         return NSL_EXIT_USAGE;

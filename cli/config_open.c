@@ -1,9 +1,11 @@
 /* cli/config_open.c — a configuration loaded all the way to a resolver, for
  * the subcommands that work from a file (resolve, map, serve). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cli/config_open.h"
 
 static void print_failure(const char *cmd, const char *path, nsl_diags *diags)
@@ -72,4 +74,35 @@ const char *nsl_cli_mapping_text(const nsl_cli_resolver *cr, const nsl_cfg_mappi
         return "";
     snprintf(buf, cap, "%s (%s:%d)", m->rule, cr->cfg->file, m->pos.line);
     return buf;
+}
+
+int nsl_cli_config_options(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                           const char **config, const char **namespace,
+                           nsl_table_opts *topts)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"namespace", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},
+        NSL_TABLE_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "c:N:h" NSL_TABLE_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': *config = optarg; break;
+        case 'N': *namespace = optarg; break;
+        case 'h': usage(stdout); return NSL_EXIT_OK;
+        case '?':
+            fprintf(stderr, "nslock: %s: %s '%s'\nTry 'nslock %s --help'.\n", cmd,
+                    optopt && strchr("cNo", optopt) ? "missing argument for" : "unknown option",
+                    argv[optind - 1], cmd);
+            return NSL_EXIT_USAGE;
+        default:
+            nsl_table_option(topts, opt, optarg);
+        }
+    }
+    return -1;
 }

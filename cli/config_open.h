@@ -4,7 +4,9 @@
 #define NSL_CLI_CONFIG_OPEN_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "cli/table.h"
 #include "mapping/mapping.h"
 
 typedef struct nsl_cli_resolver {
@@ -27,5 +29,13 @@ const nsl_namespace *nsl_cli_namespace(const nsl_cli_resolver *cr, const char *c
 /* "RULE (FILE:LINE)" for a mapping, into buf. */
 const char *nsl_cli_mapping_text(const nsl_cli_resolver *cr, const nsl_cfg_mapping *m,
                                  char *buf, size_t cap);
+
+/* The options every file-based table subcommand takes: -c/--config FILE,
+ * -N/--namespace NS, -h/--help and the table options of cli/table.h.
+ * Returns -1 to go on (operands start at optind), else the exit status:
+ * help was printed, or a usage error reported. */
+int nsl_cli_config_options(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                           const char **config, const char **namespace,
+                           nsl_table_opts *topts);
 
 #endif
