@@ -10,7 +10,11 @@ static void transcript(void **state)
     ts_start(&t);
     tcl *s1 = cl_open(&t), *s2 = cl_open(&t);
     unsigned id1 = cl_hello(s1, "name=shell1");
+    /* a second HELLO tells the same session, now in namespace BETA */
     assert_string_equal(cl_req(s1, "NS BETA"), "OK");
+    char want[64];
+    snprintf(want, sizeof want, "OK nslock 1 session %u namespace BETA", id1);
+    assert_string_equal(cl_req(s1, "HELLO"), want);
     cl_granted(cl_req(s1, "LOCK +^MyGlobal(15)"));
     int n;
     char *rows = cl_data(s1, "RESOLVE ^MyGlobal(15)", &n);
