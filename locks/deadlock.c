@@ -34,14 +34,16 @@ size_t lk_request_blockers(const nsl_engine *e, const lk_request *r,
     for (uint32_t i = 0; i < r->part_count; i++) {
         const lk_part *p = &r->parts[i];
         for (const lk_node *a = p->node; a->depth != ROOT_DEPTH; a = a->parent) {
-            for (const lk_holder *h = a->holders; h; h = h->node_next) {
+            for (const lk_holder *h = lk_holders_first(a); h; h = lk_holders_next(a, h)) {
                 if (h->owner == r->owner)
                     continue;
                 if (modes_conflict(lk_holder_modes(h), p->mode))
                     n = add_blocker(out, n, cap, h->owner->id);
                 /* holders recorded at p->node itself also stand for what
                  * their owners hold below it */
-                if (a == p->node && (h->below[MODE_X] || (p->mode == MODE_X && h->below[MODE_S])))
+                const lk_holder_more *hm = lk_holder_more_of(h);
+                if (a == p->node && hm &&
+                    (hm->below[MODE_X] || (p->mode == MODE_X && hm->below[MODE_S])))
                     n = add_blocker(out, n, cap, h->owner->id);
             }
         }

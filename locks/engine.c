@@ -175,14 +175,9 @@ nsl_engine *nsl_engine_new(const nsl_engine_options *opt, const nsl_resolver *re
         free(e);
         return NULL;
     }
-    for (uint32_t db = 0; db < e->database_count; db++) {
-        e->roots[db] = calloc(1, sizeof *e->roots[db]);
-        if (!e->roots[db])
-            abort();
-        e->roots[db]->db = (uint16_t)db;
-        e->roots[db]->depth = ROOT_DEPTH;
-    }
     lk_pools_init(e);
+    for (uint32_t db = 0; db < e->database_count; db++)
+        e->roots[db] = lk_root_new(e, db);
     e->next_owner = 1;
     e->last_token = opt->first_token;
     return e;
@@ -206,11 +201,11 @@ void nsl_engine_free(nsl_engine *e)
         free(o);
     }
     lk_nodes_flush(e);
-    for (uint32_t db = 0; db < e->database_count; db++)
-        free(e->roots[db]);
+    lk_roots_free(e);
     free(e->roots);
     lk_pools_free(e);
     free(e->heap);
+    free(e->epochs);
     free(e->events);
     free(e->scratch);
     free(e);
@@ -268,16 +263,16 @@ static void parts_unpin(nsl_engine *e, lk_part *parts, size_t n)
     }
 }
 
-static void request_register(lk_request *r, int delta)
+static void request_register(nsl_engine *e, lk_request *r, int delta)
 {
     for (uint32_t i = 0; i < r->part_count; i++)
-        lk_register_wait(r->parts[i].node, r->parts[i].mode, delta);
+        lk_register_wait(e, r->parts[i].node, r->parts[i].mode, delta);
 }
 
 /* Takes r out of the queue and frees it; nothing is delivered. */
 static void request_free(nsl_engine *e, lk_request *r)
 {
-    request_register(r, -1);
+    request_register(e, r, -1);
     heap_remove(e, r);
     if (r->prev)
         r->prev->next = r->next;
@@ -323,26 +318,35 @@ static bool absorbable(const lk_part *p, const lk_owner *o)
     if (!p->escalating || p->node->depth == 0)
         return false;
     const lk_holder *ph = lk_holder_find(p->node->parent, o);
-    return ph && ph->esc[p->mode];
+    const lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+    return pm && pm->esc[p->mode];
+}
+
+static int node_ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(lk_node *const *)a, y = (uintptr_t)*(lk_node *const *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* How many table entries granting the parts would add: one per node the
  * owner does not hold yet, counting a node named twice once, and nothing
- * for a name an escalated parent absorbs. */
-static uint64_t parts_new_entries(nsl_engine *e, const lk_owner *o,
-                                  const lk_part *parts, size_t n)
+ * for a name an escalated parent absorbs. Only asked near a limit. */
+static uint64_t parts_new_entries(const lk_owner *o, const lk_part *parts, size_t n)
 {
-    uint32_t epoch = ++e->mark_epoch;
-    uint64_t needed = 0;
+    lk_node **nodes = malloc((n ? n : 1) * sizeof *nodes);
+    if (!nodes)
+        abort();
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        lk_node *node = parts[i].node;
-        if (absorbable(&parts[i], o) || node->mark == epoch)
-            continue;
-        node->mark = epoch;
-        const lk_holder *h = lk_holder_find(node, o);
-        if (!h || !lk_holder_modes(h))
-            needed++;
+        const lk_holder *h = lk_holder_find(parts[i].node, o);
+        if (!absorbable(&parts[i], o) && (!h || !lk_holder_modes(h)))
+            nodes[k++] = parts[i].node;
     }
+    qsort(nodes, k, sizeof *nodes, node_ptr_cmp);
+    uint64_t needed = 0;
+    for (size_t i = 0; i < k; i++)
+        needed += i == 0 || nodes[i] != nodes[i - 1];
+    free(nodes);
     return needed;
 }
 
@@ -361,7 +365,7 @@ static try_outcome parts_try(nsl_engine *e, const lk_owner *o, const lk_part *pa
             return TRY_WAIT;
     }
     if (e->entries + n > e->opt.max_entries &&      /* n bounds the new entries */
-        e->entries + parts_new_entries(e, o, parts, n) > e->opt.max_entries)
+        e->entries + parts_new_entries(o, parts, n) > e->opt.max_entries)
         return TRY_FULL;
     return TRY_GRANT;
 }
@@ -378,14 +382,14 @@ static uint64_t parts_grant(nsl_engine *e, lk_owner *o, lk_part *parts, size_t n
         lk_holder *h = lk_holder_get(e, p->node, o);
         unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
         int slot = type_slot(p->mode, p->escalating);
-        if (h->deferred[slot])
-            h->deferred[slot]--;         /* locking again leaves the delock state */
+        lk_holder_more *hm = lk_holder_more_of(h);
+        if (hm && hm->deferred[slot])
+            hm->deferred[slot]--;        /* locking again leaves the delock state */
         else
             h->count[slot]++;
         if (!old_modes) {
-            h->token = token;
-            h->since = now;
-            h->namespace_id = namespace_id;
+            lk_holder_stamp(e, h, token, now);
+            h->namespace_id = (uint16_t)namespace_id;
         }
         lk_holder_changed(e, h, old_modes, old_ebits);
     }
@@ -394,7 +398,8 @@ static uint64_t parts_grant(nsl_engine *e, lk_owner *o, lk_part *parts, size_t n
         if (!p->escalating || p->node->depth == 0)
             continue;
         lk_holder *ph = lk_holder_find(p->node->parent, o);
-        if (ph && ph->child_e[p->mode] > e->opt.escalation_threshold)
+        lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+        if (pm && pm->child_e[p->mode] > e->opt.escalation_threshold)
             lk_escalate_maybe(e, ph, p->mode, now);
     }
     return token;
@@ -450,7 +455,8 @@ static nsl_code parts_check_limits(nsl_engine *e, const lk_owner *o,
     for (size_t i = 0; i < n; i++) {
         const lk_holder *h = lk_holder_find(parts[i].node, o);
         int slot = type_slot(parts[i].mode, parts[i].escalating);
-        if (h && h->count[slot] >= NSL_MAX_LOCK_COUNT && !h->deferred[slot]) {
+        const lk_holder_more *hm = h ? lk_holder_more_of(h) : NULL;
+        if (h && h->count[slot] >= NSL_MAX_LOCK_COUNT && !(hm && hm->deferred[slot])) {
             res->code = NSL_LIMIT;
             snprintf(res->message, sizeof res->message,
                      "lock count would exceed %d", NSL_MAX_LOCK_COUNT);
@@ -458,7 +464,7 @@ static nsl_code parts_check_limits(nsl_engine *e, const lk_owner *o,
         }
     }
     if (e->opt.max_owner_entries && o->entries + n > e->opt.max_owner_entries &&
-        o->entries + parts_new_entries(e, o, parts, n) > e->opt.max_owner_entries) {
+        o->entries + parts_new_entries(o, parts, n) > e->opt.max_owner_entries) {
         res->code = NSL_LIMIT;
         snprintf(res->message, sizeof res->message,
                  "session would hold more than %u entries", e->opt.max_owner_entries);
@@ -514,7 +520,7 @@ static nsl_engine_status lock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_ite
     r->enqueued = now;
     r->deadline = timeout_ms < 0 ? NO_TIME : now + (uint64_t)timeout_ms;
     r->check_at = e->opt.deadlock_check_ms ? now + e->opt.deadlock_check_ms : NO_TIME;
-    request_register(r, +1);
+    request_register(e, r, +1);
     r->prev = e->fifo_tail;
     if (e->fifo_tail)
         e->fifo_tail->next = r;
@@ -534,12 +540,15 @@ static void holder_zero(nsl_engine *e, lk_holder *h)
 {
     unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
     memset(h->count, 0, sizeof h->count);
-    memset(h->deferred, 0, sizeof h->deferred);
-    for (int m = 0; m < 2; m++) {
-        if (h->esc[m]) {
-            lk_fpset_free(&h->esc[m]->children);
-            free(h->esc[m]);
-            h->esc[m] = NULL;
+    lk_holder_more *hm = lk_holder_more_of(h);
+    if (hm) {
+        memset(hm->deferred, 0, sizeof hm->deferred);
+        for (int m = 0; m < 2; m++) {
+            if (hm->esc[m]) {
+                lk_fpset_free(&hm->esc[m]->children);
+                free(hm->esc[m]);
+                hm->esc[m] = NULL;
+            }
         }
     }
     e->dirty = true;
@@ -561,11 +570,12 @@ static void release_all(nsl_engine *e, lk_owner *o)
         return;
     }
     for (lk_holder *h = o->held; h; h = h->owner_next) {
-        memcpy(h->deferred, h->count, sizeof h->deferred);
+        lk_holder_more *hm = lk_holder_more_get(e, h);
+        memcpy(hm->deferred, h->count, sizeof hm->deferred);
         for (int m = 0; m < 2; m++) {
-            if (h->esc[m]) {
-                h->esc[m]->deferred = h->esc[m]->count;
-                lk_fpset_free(&h->esc[m]->children);
+            if (hm->esc[m]) {
+                hm->esc[m]->deferred = hm->esc[m]->count;
+                lk_fpset_free(&hm->esc[m]->children);
             }
         }
     }
@@ -582,10 +592,12 @@ static void unlock_one(nsl_engine *e, lk_owner *o, uint32_t db, const nsl_key *k
 
     lk_node *n = lk_node_get(e, db, key, false);
     lk_holder *h = n ? lk_holder_find(n, o) : NULL;
-    if (h && h->count[slot] > h->deferred[slot]) {
-        unsigned held = (unsigned)(h->count[slot] - h->deferred[slot]);
+    lk_holder_more *hm = h ? lk_holder_more_of(h) : NULL;
+    unsigned deferred = hm ? hm->deferred[slot] : 0;
+    if (h && h->count[slot] > deferred) {
+        unsigned held = h->count[slot] - deferred;
         if (defer_always || (in_tx && held == 1)) {
-            h->deferred[slot]++;
+            lk_holder_more_get(e, h)->deferred[slot]++;
             return;
         }
         unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
@@ -637,20 +649,21 @@ static void transaction_end(nsl_engine *e, lk_owner *o)
     lk_holder *next;
     for (lk_holder *h = o->held; h; h = next) {
         next = h->owner_next;
+        lk_holder_more *hm = lk_holder_more_of(h);
         bool any = false;
-        for (int t = 0; t < T_COUNT; t++)
-            any |= h->deferred[t] != 0;
-        for (int m = 0; m < 2; m++)
-            any |= h->esc[m] && h->esc[m]->deferred;
+        for (int t = 0; hm && t < T_COUNT; t++)
+            any |= hm->deferred[t] != 0;
+        for (int m = 0; hm && m < 2; m++)
+            any |= hm->esc[m] && hm->esc[m]->deferred;
         if (!any)
             continue;
         unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
         for (int t = 0; t < T_COUNT; t++) {
-            h->count[t] = (uint16_t)(h->count[t] - h->deferred[t]);
-            h->deferred[t] = 0;
+            h->count[t] = (uint16_t)(h->count[t] - hm->deferred[t]);
+            hm->deferred[t] = 0;
         }
         for (int m = 0; m < 2; m++) {
-            lk_escalated *esc = h->esc[m];
+            lk_escalated *esc = hm->esc[m];
             if (!esc)
                 continue;
             esc->count -= esc->deferred;
@@ -658,7 +671,7 @@ static void transaction_end(nsl_engine *e, lk_owner *o)
             if (!esc->count) {
                 lk_fpset_free(&esc->children);
                 free(esc);
-                h->esc[m] = NULL;
+                hm->esc[m] = NULL;
             }
         }
         e->dirty = true;
@@ -744,7 +757,7 @@ static void serve_waiters(nsl_engine *e, uint64_t now)
     /* Unregister everyone, then re-register those that stay, so that each
      * request is checked against the earlier waiters only. */
     for (lk_request *r = e->fifo_head; r; r = r->next)
-        request_register(r, -1);
+        request_register(e, r, -1);
     bool any_full = false;
     lk_request *next;
     for (lk_request *r = e->fifo_head; r; r = next) {
@@ -752,12 +765,12 @@ static void serve_waiters(nsl_engine *e, uint64_t now)
         try_outcome t = parts_try(e, r->owner, r->parts, r->part_count);
         if (t != TRY_GRANT) {
             any_full |= t == TRY_FULL;
-            request_register(r, +1);
+            request_register(e, r, +1);
             continue;
         }
         lk_owner *o = r->owner;
         uint64_t token = parts_grant(e, o, r->parts, r->part_count, r->namespace_id, now);
-        request_register(r, +1);     /* request_free takes it off again */
+        request_register(e, r, +1);     /* request_free takes it off again */
         request_free(e, r);
         o->last_test = 1;
         o->last_token = token;
@@ -986,10 +999,11 @@ size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
         lk_holder *next;
         for (lk_holder *h = o->held; h; h = next) {
             next = h->owner_next;
-            if (db >= 0 && h->node->db != db)
+            const lk_node *n = lk_holder_node(h);
+            if (db >= 0 && n->db != db)
                 continue;
             if (key) {
-                size_t len = lk_node_key(h->node, buf, sizeof buf);
+                size_t len = lk_node_key(n, buf, sizeof buf);
                 if (len != key->len || memcmp(buf, key->bytes, len))
                     continue;
             }

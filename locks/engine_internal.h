@@ -4,15 +4,21 @@
  * then one node per subscript. Each node keeps its children in a uthash
  * table keyed by their encoded subscript bytes, so finding a name costs one
  * small hash look-up per level, and the cost does not grow with what is
- * held elsewhere in the table (a big table elsewhere is never touched). A node knows what is held
- * *at* it (per-owner holders) and how much is held and waited for *below*
- * it, so a conflict check walks up the ancestors and reads counters:
- * O(depth), whatever the size of the table.
+ * held elsewhere in the table. A node knows what is held *at* it (per-owner
+ * holders) and how much is held and waited for *below* it, so a conflict
+ * check walks up the ancestors and reads counters: O(depth), whatever the
+ * size of the table.
+ *
+ * Most entries are leaves held by one owner, so that case is one allocation:
+ * the node carries its first holder inline, and everything a plain leaf
+ * does not need (children, other owners' holders, counts below, waiters,
+ * delock and escalation state) is in extensions allocated on demand.
  */
 #ifndef NSL_LOCKS_ENGINE_INTERNAL_H
 #define NSL_LOCKS_ENGINE_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uthash.h>
@@ -22,6 +28,13 @@
 #undef HASH_INITIAL_NUM_BUCKETS_LOG2
 #define HASH_INITIAL_NUM_BUCKETS 4U
 #define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
+/* uthash doubles a table as soon as one chain reaches the threshold; at
+ * 10 that leaves about one bucket (16 bytes) per entry, at 12 about one per
+ * two, for chains that are still short. */
+#undef HASH_BKT_CAPACITY_THRESH
+#define HASH_BKT_CAPACITY_THRESH 12U
+
+
 
 #include "locks/locks.h"
 
@@ -56,40 +69,69 @@ typedef struct lk_escalated {
     lk_fpset children;
 } lk_escalated;
 
-/* One owner's record at one node: its direct holds, and its holds below
- * (intention counts). */
-struct lk_holder {
-    lk_holder *node_next;               /* holders at the same node */
-    lk_holder *owner_prev, *owner_next; /* owner's list of direct holders */
-    lk_node *node;
-    lk_owner *owner;
-    uint16_t count[T_COUNT];            /* held counts by type */
-    uint16_t deferred[T_COUNT];         /* of those, in delock state */
-    uint32_t below[2];                  /* this owner's holders below holding X / S */
+/* What a holder rarely needs: only ancestors (intention counts),
+ * transactions (delock) and escalation use it, so a plain held entry does
+ * not pay for it. */
+typedef struct lk_holder_more {
+    uint16_t deferred[T_COUNT];         /* of the counts, in delock state */
+    uint32_t below[2];                  /* this owner's entries below holding X / S */
     uint32_t child_e[2];                /* children holding E locks in X / S */
     lk_escalated *esc[2];               /* escalated lock in X / S, or NULL */
-    uint32_t namespace_id;              /* where the first grant came from */
+} lk_holder_more;
+
+/* One owner's record at one node: its direct holds there, and (in its
+ * lk_holder_more) its holds below. A node's first holder lives inside the
+ * node, so a held entry is one allocation; other owners' holders at the
+ * same node are lk_holder_extra. */
+struct lk_holder {
+    lk_owner *owner;                    /* NULL: the node's inline slot is free */
+    lk_holder *owner_prev, *owner_next; /* the owner's entries (holders that hold) */
     uint64_t token;                     /* fencing token of the first grant */
-    uint64_t since;
+    uint32_t since;                     /* its time, as an epoch offset: lk_holder_since */
+    uint16_t namespace_id;              /* where the first grant came from */
+    uint8_t is_inline;                  /* lk_node.first, else an lk_holder_extra */
+    uint16_t count[T_COUNT];            /* held counts by type */
 };
+
+typedef struct lk_holder_extra {
+    lk_holder h;                        /* first: the two convert by a cast */
+    lk_holder_more more;
+    lk_node *node;
+    struct lk_holder_extra *next;       /* the node's other extra holders */
+} lk_holder_extra;
+
+/* What a node rarely needs: a leaf held by one owner has none of it.
+ * Allocated when the node gets children, a second holder, waiters, or its
+ * first holder needs lk_holder_more. */
+typedef struct lk_node_more {
+    lk_node *children;                  /* uthash head: the child nodes */
+    lk_holder_extra *holders;           /* holders beyond the inline one */
+    uint32_t below[2];                  /* entries below holding X / S (all owners) */
+    uint32_t wait_here[2];              /* waiting parts at this node, X / S */
+    uint32_t wait_below[2];             /* waiting parts strictly below */
+    lk_holder_more first_more;          /* the inline holder's */
+} lk_node_more;
 
 struct lk_node {
     UT_hash_handle hh;
-    lk_holder *holders;
-    uint32_t held[2];                   /* owners holding X / S directly here */
-    uint32_t below[2];                  /* holders below holding X / S (all owners) */
-    uint32_t wait_here[2];              /* waiting parts at this node, X / S */
-    uint32_t wait_below[2];             /* waiting parts strictly below */
-    lk_node *children;                  /* uthash head: the child nodes */
+    lk_node *parent;
+    lk_node_more *more;                 /* or NULL */
+    lk_holder first;
+    uint32_t held_s;                    /* owners holding S directly here */
     uint32_t pins;                      /* request parts pointing here */
     uint16_t db;
     uint16_t part_len;
     uint8_t depth;                      /* 0: the name node; root sentinels: 0xFF */
+    uint8_t held_x;                     /* owners holding X directly here: 0 or 1 */
     uint8_t idle;                       /* parked in the engine's idle ring */
-    uint32_t mark;                      /* scratch: seen in this pass (epoch) */
-    lk_node *parent;
     uint8_t part[];                     /* the encoded subscript: the hash key */
 };
+
+_Static_assert(NSL_MAX_NAMESPACES - 1 <= UINT16_MAX, "lk_holder.namespace_id is 16 bits");
+_Static_assert(NSL_MAX_DATABASES - 1 <= UINT16_MAX, "lk_node.db is 16 bits");
+/* A held entry of a short name is one 144-byte node (SPEC asks <= 160
+ * bytes an entry, table overhead included): keep the header within it. */
+_Static_assert(offsetof(lk_node, part) <= 136, "lk_node grew past its budget");
 
 #define ROOT_DEPTH 0xFF
 
@@ -135,6 +177,14 @@ struct lk_owner {
     bool resume_queued;
 };
 
+/* Grant times are stored as 32-bit millisecond offsets from an epoch: the
+ * tokens from first_token on were granted at base or later. A new epoch
+ * begins when an offset would not fit, so there is one per 49 days. */
+typedef struct lk_epoch {
+    uint64_t first_token;
+    uint64_t base;
+} lk_epoch;
+
 typedef struct lk_event {
     nsl_owner_id owner;
     nsl_lock_result result;
@@ -150,7 +200,7 @@ typedef struct lk_pool {
 } lk_pool;
 
 #define IDLE_NODES 1024
-#define NODE_POOLS 4          /* part lengths up to 8, 16, 24, 32 bytes */
+#define NODE_POOLS 4          /* four classes of part length, 8 bytes apart */
 
 struct nsl_engine {
     nsl_engine_options opt;
@@ -160,7 +210,8 @@ struct nsl_engine {
 
     lk_node **roots;                    /* per database sentinel, not in any table */
     lk_pool node_pools[NODE_POOLS];
-    lk_pool holder_pool;
+    lk_pool extra_pool;                 /* lk_holder_extra */
+    lk_pool more_pool;                  /* lk_node_more */
     lk_node *idle[IDLE_NODES];          /* see lk_node_prune */
     size_t idle_next;
     uint32_t database_count;
@@ -177,6 +228,8 @@ struct nsl_engine {
 
     uint64_t entries;
     uint64_t last_token;
+    lk_epoch *epochs;                   /* by first_token */
+    size_t epoch_count, epoch_capacity;
     bool table_full;                    /* in a LOCK TABLE FULL episode */
     bool dirty;                         /* something was released: serve waiters */
 
@@ -195,20 +248,57 @@ struct nsl_engine {
 /* table.c — nodes, holders, conflicts */
 void lk_pools_init(nsl_engine *e);
 void lk_pools_free(nsl_engine *e);
+lk_node *lk_root_new(nsl_engine *e, uint32_t db);
+void lk_roots_free(nsl_engine *e);
 lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create);
+lk_node_more *lk_node_more_get(nsl_engine *e, lk_node *n);
 void lk_node_prune(nsl_engine *e, lk_node *n);
 void lk_nodes_flush(nsl_engine *e);
 lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o);
 lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o);
+lk_holder_more *lk_holder_more_get(nsl_engine *e, lk_holder *h);
+void lk_holder_stamp(nsl_engine *e, lk_holder *h, uint64_t token, uint64_t now);
+uint64_t lk_holder_since(const nsl_engine *e, const lk_holder *h);
 unsigned lk_holder_modes(const lk_holder *h);
 unsigned lk_holder_ebits(const lk_holder *h);
 void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits);
 bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode);
 bool lk_blocked_by_waiters(const lk_node *n, int mode);
 bool lk_owner_covers(const lk_node *n, const lk_owner *o, int mode);
-void lk_register_wait(lk_node *n, int mode, int delta);
+void lk_register_wait(nsl_engine *e, lk_node *n, int mode, int delta);
 bool lk_node_covers(const lk_node *ancestor, const lk_node *n);
 size_t lk_node_key(const lk_node *n, uint8_t *buf, size_t cap);
+
+static inline lk_node *lk_holder_node(const lk_holder *h)
+{
+    if (h->is_inline)
+        return (lk_node *)((const char *)h - offsetof(lk_node, first));
+    return ((const lk_holder_extra *)h)->node;
+}
+
+/* The holder's rare fields, or NULL when it has none yet (all zero). */
+static inline lk_holder_more *lk_holder_more_of(const lk_holder *h)
+{
+    if (!h->is_inline)
+        return &((lk_holder_extra *)h)->more;
+    lk_node_more *m = lk_holder_node(h)->more;
+    return m ? &m->first_more : NULL;
+}
+
+/* The holders at a node: the inline one (if taken), then the extras. */
+static inline lk_holder *lk_holders_first(const lk_node *n)
+{
+    if (n->first.owner)
+        return (lk_holder *)&n->first;
+    return n->more && n->more->holders ? &n->more->holders->h : NULL;
+}
+
+static inline lk_holder *lk_holders_next(const lk_node *n, const lk_holder *h)
+{
+    const lk_holder_extra *x = h->is_inline ? (n->more ? n->more->holders : NULL)
+                                            : ((const lk_holder_extra *)h)->next;
+    return x ? (lk_holder *)&x->h : NULL;
+}
 
 /* escalate.c */
 uint64_t lk_fingerprint(const uint8_t *part, size_t len);

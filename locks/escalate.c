@@ -97,7 +97,8 @@ bool lk_escalated_absorb(nsl_engine *e, const lk_part *p, lk_owner *o)
     if (!p->escalating || p->node->depth == 0)
         return false;
     lk_holder *ph = lk_holder_find(p->node->parent, o);
-    lk_escalated *esc = ph ? ph->esc[p->mode] : NULL;
+    lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+    lk_escalated *esc = pm ? pm->esc[p->mode] : NULL;
     if (!esc)
         return false;
     if (esc->deferred)
@@ -114,7 +115,8 @@ bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
                           bool defer_always)
 {
     lk_holder *ph = lk_holder_find(parent, o);
-    lk_escalated *esc = ph ? ph->esc[mode] : NULL;
+    lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+    lk_escalated *esc = pm ? pm->esc[mode] : NULL;
     if (!esc || !lk_fpset_remove(&esc->children, lk_fingerprint(part, len)))
         return false;
     if (defer_always || (defer_final && esc->count - esc->deferred == 1)) {
@@ -125,7 +127,7 @@ bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
     if (--esc->count == 0) {
         lk_fpset_free(&esc->children);
         free(esc);
-        ph->esc[mode] = NULL;
+        pm->esc[mode] = NULL;
     }
     e->dirty = true;
     lk_holder_changed(e, ph, old_modes, old_ebits);
@@ -134,9 +136,10 @@ bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
 
 void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
 {
-    if (ph->child_e[mode] <= e->opt.escalation_threshold || ph->esc[mode])
+    lk_holder_more *pm = lk_holder_more_get(e, ph);
+    if (pm->child_e[mode] <= e->opt.escalation_threshold || pm->esc[mode])
         return;
-    lk_node *parent = ph->node;
+    lk_node *parent = lk_holder_node(ph);
     lk_owner *o = ph->owner;
     /* Only if the parent lock can be granted at once; else the children
      * stay and the next E lock tries again. */
@@ -144,38 +147,41 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
         return;
 
     int slot = type_slot(mode, true);
-    size_t n = 0, cap = ph->child_e[mode];
+    size_t n = 0, cap = pm->child_e[mode];
     lk_holder **children = malloc(cap * sizeof *children);
     if (!children)
         abort();
     for (lk_holder *h = o->held; h && n < cap; h = h->owner_next)
-        if (h->node->parent == parent && h->count[slot])
+        if (h->count[slot] && lk_holder_node(h)->parent == parent)
             children[n++] = h;
 
     lk_escalated *esc = calloc(1, sizeof *esc);
     if (!esc)
         abort();
     unsigned parent_modes = lk_holder_modes(ph), parent_ebits = lk_holder_ebits(ph);
-    ph->esc[mode] = esc;     /* keeps ph alive while its children go */
+    pm->esc[mode] = esc;     /* keeps ph alive while its children go */
     uint32_t namespace_id = 0;
     for (size_t i = 0; i < n; i++) {
         lk_holder *h = children[i];
-        uint64_t fp = lk_fingerprint(h->node->part, h->node->part_len);
-        for (unsigned c = h->deferred[slot]; c < h->count[slot]; c++)
+        const lk_node *child = lk_holder_node(h);
+        lk_holder_more *hm = lk_holder_more_of(h);
+        unsigned deferred = hm ? hm->deferred[slot] : 0;
+        uint64_t fp = lk_fingerprint(child->part, child->part_len);
+        for (unsigned c = deferred; c < h->count[slot]; c++)
             lk_fpset_add(&esc->children, fp);
         esc->count += h->count[slot];
-        esc->deferred += h->deferred[slot];
+        esc->deferred += deferred;
         namespace_id = h->namespace_id;
         unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
         h->count[slot] = 0;
-        h->deferred[slot] = 0;
+        if (hm)
+            hm->deferred[slot] = 0;
         lk_holder_changed(e, h, old_modes, old_ebits);
     }
     free(children);
     if (!parent_modes) {
-        ph->token = ++e->last_token;
-        ph->since = now;
-        ph->namespace_id = namespace_id;
+        lk_holder_stamp(e, ph, ++e->last_token, now);
+        ph->namespace_id = (uint16_t)namespace_id;
     }
     lk_holder_changed(e, ph, parent_modes, parent_ebits);
     e->dirty = true;        /* entries went: a full table may have room */

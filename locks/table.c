@@ -1,4 +1,5 @@
 /* locks/table.c — the node tree, holders and the O(depth) conflict checks. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,11 +128,28 @@ static void pool_put(lk_pool *p, void *x)
     p->free = x;
 }
 
+/* Node sizes: the header plus the part, rounded up to 8 bytes; a pool per
+ * size class for the common short parts. */
+#define NODE_HEADER offsetof(lk_node, part)
+#define NODE_MIN_SIZE ((NODE_HEADER + 1 + 7) & ~(size_t)7)
+
+static size_t node_size(size_t part_len)
+{
+    size_t size = (NODE_HEADER + part_len + 7) & ~(size_t)7;
+    return size < NODE_MIN_SIZE ? NODE_MIN_SIZE : size;
+}
+
+static size_t node_class(size_t part_len)
+{
+    return (node_size(part_len) - NODE_MIN_SIZE) / 8;
+}
+
 void lk_pools_init(nsl_engine *e)
 {
     for (int i = 0; i < NODE_POOLS; i++)
-        pool_init(&e->node_pools[i], sizeof(lk_node) + 8 * (size_t)(i + 1));
-    pool_init(&e->holder_pool, sizeof(lk_holder));
+        pool_init(&e->node_pools[i], NODE_MIN_SIZE + 8 * (size_t)i);
+    pool_init(&e->extra_pool, sizeof(lk_holder_extra));
+    pool_init(&e->more_pool, sizeof(lk_node_more));
 }
 
 static void pool_free(lk_pool *p)
@@ -145,35 +163,48 @@ void lk_pools_free(nsl_engine *e)
 {
     for (int i = 0; i < NODE_POOLS; i++)
         pool_free(&e->node_pools[i]);
-    pool_free(&e->holder_pool);
+    pool_free(&e->extra_pool);
+    pool_free(&e->more_pool);
 }
 
 /* ---- nodes ------------------------------------------------------------------ */
 
 static lk_node *node_alloc(nsl_engine *e, size_t part_len)
 {
-    size_t cls = part_len ? (part_len - 1) / 8 : 0;
-    lk_node *n = cls < NODE_POOLS ? pool_get(&e->node_pools[cls])
-                                  : malloc(sizeof *n + part_len);
+    size_t cls = node_class(part_len);
+    lk_node *n = cls < NODE_POOLS ? pool_get(&e->node_pools[cls]) : malloc(node_size(part_len));
     if (!n)
         abort();
-    memset(n, 0, sizeof *n);
+    memset(n, 0, NODE_HEADER);
+    n->first.is_inline = 1;
     return n;
 }
 
 static void node_release(nsl_engine *e, lk_node *n)
 {
-    size_t cls = n->part_len ? (size_t)(n->part_len - 1) / 8 : 0;
+    if (n->more)
+        pool_put(&e->more_pool, n->more);
+    size_t cls = node_class(n->part_len);
     if (cls < NODE_POOLS)
         pool_put(&e->node_pools[cls], n);
     else
         free(n);
 }
 
+lk_node_more *lk_node_more_get(nsl_engine *e, lk_node *n)
+{
+    if (!n->more) {
+        n->more = pool_get(&e->more_pool);
+        memset(n->more, 0, sizeof *n->more);
+    }
+    return n->more;
+}
+
 static lk_node *node_find(const lk_node *parent, const uint8_t *part, size_t len)
 {
     lk_node *found = NULL;
-    HASH_FIND(hh, parent->children, part, len, found);
+    if (parent->more)
+        HASH_FIND(hh, parent->more->children, part, len, found);
     return found;
 }
 
@@ -186,7 +217,8 @@ static lk_node *node_create(nsl_engine *e, lk_node *parent, const uint8_t *part,
     n->depth = parent->depth == ROOT_DEPTH ? 0 : (uint8_t)(parent->depth + 1);
     n->part_len = (uint16_t)len;
     memcpy(n->part, part, len);
-    HASH_ADD(hh, parent->children, part, len, n);
+    lk_node_more *pm = lk_node_more_get(e, parent);
+    HASH_ADD(hh, pm->children, part, len, n);
     return n;
 }
 
@@ -208,18 +240,23 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
     return n;
 }
 
+static bool more_unused(const lk_node_more *m)
+{
+    return !m->children && !m->holders &&
+           !(m->below[0] | m->below[1] | m->wait_here[0] | m->wait_here[1] |
+             m->wait_below[0] | m->wait_below[1]);
+}
+
 static bool node_unused(const lk_node *n)
 {
-    return !n->holders && !n->children &&
-           !(n->pins | n->below[0] | n->below[1] | n->wait_here[0] | n->wait_here[1] |
-             n->wait_below[0] | n->wait_below[1]);
+    return !n->first.owner && !n->pins && (!n->more || more_unused(n->more));
 }
 
 static void node_free_upwards(nsl_engine *e, lk_node *n)
 {
     while (n->depth != ROOT_DEPTH && !n->idle && node_unused(n)) {
         lk_node *parent = n->parent;
-        HASH_DELETE(hh, parent->children, n);
+        HASH_DELETE(hh, parent->more->children, n);
         node_release(e, n);
         n = parent;
     }
@@ -261,11 +298,37 @@ void lk_nodes_flush(nsl_engine *e)
     }
 }
 
+/* The sentinel above a database's names: in no table, never pruned. */
+lk_node *lk_root_new(nsl_engine *e, uint32_t db)
+{
+    lk_node *root = node_alloc(e, 0);
+    root->db = (uint16_t)db;
+    root->depth = ROOT_DEPTH;
+    return root;
+}
+
+/* Frees the root sentinels' child tables and the sentinels. */
+void lk_roots_free(nsl_engine *e)
+{
+    for (uint32_t db = 0; db < e->database_count; db++) {
+        lk_node *root = e->roots[db];
+        if (root->more)
+            HASH_CLEAR(hh, root->more->children);
+        node_release(e, root);
+    }
+}
+
+/* ---- holders ------------------------------------------------------------- */
+
 lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o)
 {
-    for (lk_holder *h = n->holders; h; h = h->node_next)
-        if (h->owner == o)
-            return h;
+    if (n->first.owner == o)
+        return (lk_holder *)&n->first;
+    if (!n->more)
+        return NULL;
+    for (lk_holder_extra *x = n->more->holders; x; x = x->next)
+        if (x->h.owner == o)
+            return &x->h;
     return NULL;
 }
 
@@ -274,22 +337,76 @@ lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o)
     lk_holder *h = lk_holder_find(n, o);
     if (h)
         return h;
-    h = pool_get(&e->holder_pool);
-    memset(h, 0, sizeof *h);
-    h->node = n;
-    h->owner = o;
-    h->node_next = n->holders;
-    n->holders = h;
-    return h;
+    if (!n->first.owner) {
+        h = &n->first;
+        memset(h, 0, sizeof *h);
+        h->is_inline = 1;
+        h->owner = o;
+        if (n->more)
+            memset(&n->more->first_more, 0, sizeof n->more->first_more);
+        return h;
+    }
+    lk_node_more *m = lk_node_more_get(e, n);
+    lk_holder_extra *x = pool_get(&e->extra_pool);
+    memset(x, 0, sizeof *x);
+    x->h.owner = o;
+    x->node = n;
+    x->next = m->holders;
+    m->holders = x;
+    return &x->h;
+}
+
+lk_holder_more *lk_holder_more_get(nsl_engine *e, lk_holder *h)
+{
+    if (!h->is_inline)
+        return &((lk_holder_extra *)h)->more;
+    return &lk_node_more_get(e, lk_holder_node(h))->first_more;
+}
+
+/* Records the grant that created h's entry. Tokens and times both grow,
+ * so the epoch of a token is the last one starting at or before it. */
+void lk_holder_stamp(nsl_engine *e, lk_holder *h, uint64_t token, uint64_t now)
+{
+    lk_epoch *cur = e->epoch_count ? &e->epochs[e->epoch_count - 1] : NULL;
+    if (!cur || (now > cur->base && now - cur->base > UINT32_MAX)) {
+        if (e->epoch_count == e->epoch_capacity) {
+            e->epoch_capacity = e->epoch_capacity ? e->epoch_capacity * 2 : 4;
+            e->epochs = realloc(e->epochs, e->epoch_capacity * sizeof *e->epochs);
+            if (!e->epochs)
+                abort();
+        }
+        cur = &e->epochs[e->epoch_count++];
+        cur->first_token = token;
+        cur->base = now;
+    }
+    h->token = token;
+    h->since = now > cur->base ? (uint32_t)(now - cur->base) : 0;   /* a clock that went back */
+}
+
+uint64_t lk_holder_since(const nsl_engine *e, const lk_holder *h)
+{
+    size_t lo = 0, hi = e->epoch_count;       /* the last epoch with first_token <= token */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->epochs[mid].first_token <= h->token)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return e->epoch_count ? e->epochs[lo].base + h->since : h->since;
 }
 
 unsigned lk_holder_modes(const lk_holder *h)
 {
-    unsigned m = 0;
-    if (h->count[T_X] | h->count[T_XE] || (h->esc[MODE_X] && h->esc[MODE_X]->count))
-        m |= 1u << MODE_X;
-    if (h->count[T_S] | h->count[T_SE] || (h->esc[MODE_S] && h->esc[MODE_S]->count))
-        m |= 1u << MODE_S;
+    unsigned m = (h->count[T_X] | h->count[T_XE] ? 1u << MODE_X : 0) |
+                 (h->count[T_S] | h->count[T_SE] ? 1u << MODE_S : 0);
+    const lk_holder_more *hm = lk_holder_more_of(h);
+    if (hm) {
+        if (hm->esc[MODE_X] && hm->esc[MODE_X]->count)
+            m |= 1u << MODE_X;
+        if (hm->esc[MODE_S] && hm->esc[MODE_S]->count)
+            m |= 1u << MODE_S;
+    }
     return m;
 }
 
@@ -304,16 +421,9 @@ static bool holder_empty(const lk_holder *h)
     for (int t = 0; t < T_COUNT; t++)
         if (h->count[t])
             return false;
-    return !(h->below[0] | h->below[1] | h->child_e[0] | h->child_e[1]) &&
-           !h->esc[0] && !h->esc[1];
-}
-
-static void holder_unlink(lk_holder *h)
-{
-    lk_holder **pp = &h->node->holders;
-    while (*pp != h)
-        pp = &(*pp)->node_next;
-    *pp = h->node_next;
+    const lk_holder_more *hm = lk_holder_more_of(h);
+    return !hm || (!(hm->below[0] | hm->below[1] | hm->child_e[0] | hm->child_e[1]) &&
+                   !hm->esc[0] && !hm->esc[1]);
 }
 
 /* Frees h if it records nothing; returns true if it did. The node is left
@@ -322,8 +432,16 @@ static bool holder_release_if_empty(nsl_engine *e, lk_holder *h)
 {
     if (!holder_empty(h))
         return false;
-    holder_unlink(h);
-    pool_put(&e->holder_pool, h);
+    if (h->is_inline) {
+        h->owner = NULL;
+        return true;
+    }
+    lk_holder_extra *x = (lk_holder_extra *)h;
+    lk_holder_extra **pp = &x->node->more->holders;
+    while (*pp != x)
+        pp = &(*pp)->next;
+    *pp = x->next;
+    pool_put(&e->extra_pool, x);
     return true;
 }
 
@@ -354,16 +472,25 @@ static void owner_list_remove(nsl_engine *e, lk_holder *h)
 }
 
 /* Adds delta to the "held below" counts of every ancestor of n, for the
- * whole node and for owner o's record there. */
+ * whole node and for owner o's record there. An ancestor has children, so
+ * it has its lk_node_more. */
 static void propagate_below(nsl_engine *e, lk_node *n, lk_owner *o, int mode, int delta)
 {
     for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent) {
-        a->below[mode] += (uint32_t)delta;
+        a->more->below[mode] += (uint32_t)delta;
         lk_holder *ah = delta > 0 ? lk_holder_get(e, a, o) : lk_holder_find(a, o);
-        ah->below[mode] += (uint32_t)delta;
+        lk_holder_more_get(e, ah)->below[mode] += (uint32_t)delta;
         if (delta < 0)
             holder_release_if_empty(e, ah);
     }
+}
+
+static void node_held_add(lk_node *n, int mode, int delta)
+{
+    if (mode == MODE_X)
+        n->held_x = (uint8_t)(n->held_x + delta);
+    else
+        n->held_s += (uint32_t)delta;
 }
 
 /* Brings the node's and the ancestors' counters, the owner's list and the
@@ -371,7 +498,7 @@ static void propagate_below(nsl_engine *e, lk_node *n, lk_owner *o, int mode, in
  * longer used. h may be freed. */
 void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits)
 {
-    lk_node *n = h->node;
+    lk_node *n = lk_holder_node(h);
     lk_owner *o = h->owner;
     unsigned modes = lk_holder_modes(h);
     unsigned ebits = lk_holder_ebits(h);
@@ -379,7 +506,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
     for (int m = 0; m < 2; m++) {
         unsigned bit = 1u << m;
         if ((modes & bit) && !(old_modes & bit)) {
-            n->held[m]++;
+            node_held_add(n, m, +1);
             propagate_below(e, n, o, m, +1);
         }
     }
@@ -387,10 +514,11 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
         unsigned bit = 1u << m;
         if (((ebits ^ old_ebits) & bit) && n->depth > 0) {
             lk_holder *ph = lk_holder_get(e, n->parent, o);   /* exists: n is held below it */
+            lk_holder_more *pm = lk_holder_more_get(e, ph);
             if (ebits & bit)
-                ph->child_e[m]++;
+                pm->child_e[m]++;
             else {
-                ph->child_e[m]--;
+                pm->child_e[m]--;
                 holder_release_if_empty(e, ph);
             }
         }
@@ -398,7 +526,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
     for (int m = 0; m < 2; m++) {
         unsigned bit = 1u << m;
         if (!(modes & bit) && (old_modes & bit)) {
-            n->held[m]--;
+            node_held_add(n, m, -1);
             propagate_below(e, n, o, m, -1);
         }
     }
@@ -411,12 +539,12 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
 }
 
 /* Does another owner hold, at n or an ancestor, or below n, something that
- * conflicts with mode? Reads counters; walks a holder list only where a
- * counter says another owner may hold. */
+ * conflicts with mode? Reads counters; looks for the owner's own holder
+ * only where a counter says someone holds. */
 bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode)
 {
     for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
-        uint32_t x = a->held[MODE_X], s = mode == MODE_X ? a->held[MODE_S] : 0;
+        uint32_t x = a->held_x, s = mode == MODE_X ? a->held_s : 0;
         if (!(x | s))
             continue;
         const lk_holder *mine = lk_holder_find(a, o);
@@ -424,11 +552,14 @@ bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode)
         if (x > (my & 1u) || s > ((my >> 1) & 1u))
             return true;
     }
-    uint32_t bx = n->below[MODE_X], bs = mode == MODE_X ? n->below[MODE_S] : 0;
+    if (!n->more)
+        return false;
+    uint32_t bx = n->more->below[MODE_X], bs = mode == MODE_X ? n->more->below[MODE_S] : 0;
     if (bx | bs) {
         const lk_holder *mine = lk_holder_find(n, o);
-        uint32_t my_x = mine ? mine->below[MODE_X] : 0;
-        uint32_t my_s = mine && mode == MODE_X ? mine->below[MODE_S] : 0;
+        const lk_holder_more *hm = mine ? lk_holder_more_of(mine) : NULL;
+        uint32_t my_x = hm ? hm->below[MODE_X] : 0;
+        uint32_t my_s = hm && mode == MODE_X ? hm->below[MODE_S] : 0;
         if (bx > my_x || bs > my_s)
             return true;
     }
@@ -439,10 +570,13 @@ bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode)
  * waiting request? SPEC 6.6: it then waits behind it. */
 bool lk_blocked_by_waiters(const lk_node *n, int mode)
 {
-    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent)
-        if (a->wait_here[MODE_X] || (mode == MODE_X && a->wait_here[MODE_S]))
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {
+        const lk_node_more *m = a->more;
+        if (m && (m->wait_here[MODE_X] || (mode == MODE_X && m->wait_here[MODE_S])))
             return true;
-    return n->wait_below[MODE_X] || (mode == MODE_X && n->wait_below[MODE_S]);
+    }
+    const lk_node_more *m = n->more;
+    return m && (m->wait_below[MODE_X] || (mode == MODE_X && m->wait_below[MODE_S]));
 }
 
 /* The owner already holds, at the node or above, a mode that covers this
@@ -459,11 +593,11 @@ bool lk_owner_covers(const lk_node *n, const lk_owner *o, int mode)
     return false;
 }
 
-void lk_register_wait(lk_node *n, int mode, int delta)
+void lk_register_wait(nsl_engine *e, lk_node *n, int mode, int delta)
 {
-    n->wait_here[mode] += (uint32_t)delta;
+    lk_node_more_get(e, n)->wait_here[mode] += (uint32_t)delta;
     for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent)
-        a->wait_below[mode] += (uint32_t)delta;
+        a->more->wait_below[mode] += (uint32_t)delta;
 }
 
 /* ancestor is n or one of n's ancestors. */

@@ -22,12 +22,14 @@ static void mode_count(const lk_holder *h, char *buf, size_t cap)
     static const char *const names[2] = {"Exclusive", "Shared"};
     size_t len = 0;
     buf[0] = '\0';
+    const lk_holder_more *hm = lk_holder_more_of(h);
     for (int m = 0; m < 2; m++) {
-        const lk_escalated *esc = h->esc[m];
+        const lk_escalated *esc = hm ? hm->esc[m] : NULL;
         unsigned plain = h->count[type_slot(m, false)];
         unsigned escalating = h->count[type_slot(m, true)] + (esc ? esc->count : 0);
-        unsigned deferred = h->deferred[type_slot(m, false)] +
-                            h->deferred[type_slot(m, true)] + (esc ? esc->deferred : 0);
+        unsigned deferred = (hm ? hm->deferred[type_slot(m, false)] +
+                                  hm->deferred[type_slot(m, true)] : 0) +
+                            (esc ? esc->deferred : 0);
         if (!plain && !escalating)
             continue;
         if (len && len < cap)
@@ -139,14 +141,15 @@ nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl
     const lk_owner *o, *tmp;
     HASH_ITER(hh, e->owners, o, tmp) {
         for (const lk_holder *h = o->held; h; h = h->owner_next) {
-            if (!wanted(filter, h->node->db, o->id, h->namespace_id))
+            const lk_node *n = lk_holder_node(h);
+            if (!wanted(filter, n->db, o->id, h->namespace_id))
                 continue;
-            nsl_view_row *row = row_add(&l, h->node, filter);
+            nsl_view_row *row = row_add(&l, n, filter);
             if (!row)
                 continue;
             row->owner = o->id;
             row->namespace_id = h->namespace_id;
-            row->since = h->since;
+            row->since = lk_holder_since(e, h);
             row->token = h->token;
             mode_count(h, row->mode, sizeof row->mode);
         }

@@ -460,6 +460,40 @@ static void fencing_tokens(void **state)
     fx_free(f);
 }
 
+/* SPEC 7: every entry shows the time of its first grant, exactly, however
+ * far apart the grants are (the engine keeps them as offsets from epochs
+ * 2^32 ms long). */
+static void since_is_the_first_grant(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id a = fx_owner(f, "USER"), b = fx_owner(f, "USER");
+    const uint64_t day = 24ull * 3600 * 1000;
+    const uint64_t at[] = {7, 7 + 40 * day, 7 + 100 * day + 3, 7 + 1000 * day + 999};
+    const char *names[] = {"^s(1)", "^s(2)", "^s(3)", "^s(4)"};
+    for (size_t i = 0; i < 4; i++) {
+        f->now = at[i];
+        char text[32];
+        snprintf(text, sizeof text, "LOCK +%s", names[i]);
+        assert_int_equal(fx_run(f, i % 2 ? b : a, text), 1);
+        assert_int_equal(fx_run(f, i % 2 ? b : a, "LOCK +^s(1)#\"S\":0"), i % 2 ? 0 : 1);
+    }
+    nsl_view v;
+    assert_int_equal(nsl_engine_view(f->engine, NULL, &v), NSL_OK);
+    size_t seen = 0;
+    for (size_t r = 0; r < v.count; r++) {
+        for (size_t i = 0; i < 4; i++) {
+            if (!strcmp(v.rows[r].name, names[i])) {
+                assert_int_equal(v.rows[r].since, at[i]);
+                seen++;
+            }
+        }
+    }
+    assert_int_equal(seen, 4);
+    nsl_view_free(&v);
+    fx_free(f);
+}
+
 /* SPEC 7: filters, waiting rows and their blockers. */
 static void view_filters_and_blockers(void **state)
 {
@@ -664,6 +698,7 @@ int main(void)
         cmocka_unit_test(deadlock),
         cmocka_unit_test(table_full),
         cmocka_unit_test(fencing_tokens),
+        cmocka_unit_test(since_is_the_first_grant),
         cmocka_unit_test(view_filters_and_blockers),
         cmocka_unit_test(view_order),
         cmocka_unit_test(admin_remove),
