@@ -16,7 +16,7 @@
 
 #include "locks/locks.h"
 
-#define RING 65536   /* distinct prepared names, reused round-robin */
+#define RING 4096   /* distinct prepared names, reused round-robin */
 
 static double now_s(void)
 {

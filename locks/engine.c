@@ -370,29 +370,34 @@ static try_outcome parts_try(nsl_engine *e, const lk_owner *o, const lk_part *pa
     return TRY_GRANT;
 }
 
+/* One part's share of a grant. */
+static void part_grant(nsl_engine *e, lk_owner *o, const lk_part *p, uint64_t token,
+                       uint32_t namespace_id, uint64_t now)
+{
+    if (lk_escalated_absorb(e, p, o))
+        return;
+    lk_holder *h = lk_holder_get(e, p->node, o);
+    unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+    int slot = type_slot(p->mode, p->escalating);
+    lk_holder_more *hm = lk_holder_more_of(h);
+    if (hm && hm->deferred[slot])
+        hm->deferred[slot]--;            /* locking again leaves the delock state */
+    else
+        h->count[slot]++;
+    if (!old_modes) {
+        lk_holder_stamp(e, h, token, now);
+        h->namespace_id = (uint16_t)namespace_id;
+    }
+    lk_holder_changed(e, h, old_modes, old_ebits);
+}
+
 static uint64_t parts_grant(nsl_engine *e, lk_owner *o, lk_part *parts, size_t n,
                             uint32_t namespace_id, uint64_t now)
 {
     uint64_t token = ++e->last_token;
     e->stats.grants++;
-    for (size_t i = 0; i < n; i++) {
-        lk_part *p = &parts[i];
-        if (lk_escalated_absorb(e, p, o))
-            continue;
-        lk_holder *h = lk_holder_get(e, p->node, o);
-        unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
-        int slot = type_slot(p->mode, p->escalating);
-        lk_holder_more *hm = lk_holder_more_of(h);
-        if (hm && hm->deferred[slot])
-            hm->deferred[slot]--;        /* locking again leaves the delock state */
-        else
-            h->count[slot]++;
-        if (!old_modes) {
-            lk_holder_stamp(e, h, token, now);
-            h->namespace_id = (uint16_t)namespace_id;
-        }
-        lk_holder_changed(e, h, old_modes, old_ebits);
-    }
+    for (size_t i = 0; i < n; i++)
+        part_grant(e, o, &parts[i], token, namespace_id, now);
     for (size_t i = 0; i < n; i++) {
         lk_part *p = &parts[i];
         if (!p->escalating || p->node->depth == 0)
@@ -824,6 +829,61 @@ static void deliver(nsl_engine *e)
     e->delivering = false;
 }
 
+static void result_done(nsl_lock_result *res, int test, uint64_t token)
+{
+    res->code = NSL_OK;
+    res->test = test;
+    res->token = token;
+    res->ticket = 0;
+    res->message[0] = '\0';
+}
+
+/* The everyday command, +name or -name for one name, in one step: the
+ * same primitives as the general path without its bookkeeping (pins,
+ * saved arguments, the resume queue), which only multi-part, waiting or
+ * failing commands need. Returns false, having changed nothing that
+ * matters, when the command must take the general path: it spans
+ * databases, is an E lock, or cannot be granted at once. */
+static bool run_single(nsl_engine *e, lk_owner *o, nsl_lock_op op, const nsl_lock_item *it,
+                       uint64_t now, nsl_lock_result *res)
+{
+    if (o->busy || (op != NSL_OP_ADD && op != NSL_OP_REMOVE))
+        return false;
+    nsl_resolution resolution;
+    nsl_error err;
+    if (nsl_resolve(e->resolver, o->namespace_id, &it->name, &resolution, &err) != NSL_OK)
+        return false;
+    if (op == NSL_OP_REMOVE) {
+        for (uint32_t d = 0; d < resolution.count; d++)
+            unlock_one(e, o, resolution.dbs[d].db, &it->name.key, it->types);
+        result_done(res, -1, 0);
+        settle(e, now);
+        deliver(e);
+        return true;
+    }
+    if (resolution.count != 1 || (it->types & NSL_TYPE_ESCALATING))
+        return false;
+    /* Near a limit, the general path decides and words the error. */
+    if (e->entries >= e->opt.max_entries ||
+        (e->opt.max_owner_entries && o->entries >= e->opt.max_owner_entries))
+        return false;
+    lk_part p = {.node = lk_node_get(e, resolution.dbs[0].db, &it->name.key, true),
+                 .mode = it->types & NSL_TYPE_SHARED ? MODE_S : MODE_X,
+                 .types = it->types};
+    const lk_holder *h = lk_holder_find(p.node, o);
+    if ((h && h->count[type_slot(p.mode, false)] >= NSL_MAX_LOCK_COUNT) ||
+        lk_blocked_by_holders(p.node, o, p.mode) ||
+        (lk_blocked_by_waiters(p.node, p.mode) && !lk_owner_covers(p.node, o, p.mode))) {
+        lk_node_prune(e, p.node);
+        return false;
+    }
+    uint64_t token = ++e->last_token;
+    e->stats.grants++;
+    part_grant(e, o, &p, token, o->namespace_id, now);
+    result_done(res, 1, token);
+    return true;
+}
+
 static nsl_engine_status start_command(nsl_engine *e, lk_owner *o, const nsl_lock_arg *args,
                                        const nsl_lock_item *items, size_t count,
                                        uint64_t now, nsl_lock_result *res)
@@ -865,6 +925,9 @@ nsl_engine_status nsl_engine_execute(nsl_engine *e, nsl_owner_id owner,
         static const nsl_lock_arg release = {.op = NSL_OP_SIMPLE};
         return start_command(e, o, &release, NULL, 1, now, res);
     }
+    if (cmd->arg_count == 1 && cmd->args[0].item_count == 1 &&
+        run_single(e, o, cmd->args[0].op, &cmd->items[cmd->args[0].first_item], now, res))
+        return NSL_DONE;
     return start_command(e, o, cmd->args, cmd->items, cmd->arg_count, now, res);
 }
 
@@ -872,8 +935,6 @@ nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner, nsl_lock_op
                                   const nsl_lock_item *items, size_t item_count,
                                   int64_t timeout_ms, uint64_t now, nsl_lock_result *res)
 {
-    nsl_lock_arg arg = {.op = op, .first_item = 0, .item_count = item_count,
-                        .timeout_ms = timeout_ms, .has_timeout = timeout_ms >= 0};
     lk_owner *o = lk_owner_find(e, owner);
     if (!o) {
         memset(res, 0, sizeof *res);
@@ -882,6 +943,10 @@ nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner, nsl_lock_op
         snprintf(res->message, sizeof res->message, "no owner %u", owner);
         return NSL_DONE;
     }
+    if (item_count == 1 && run_single(e, o, op, items, now, res))
+        return NSL_DONE;
+    nsl_lock_arg arg = {.op = op, .first_item = 0, .item_count = item_count,
+                        .timeout_ms = timeout_ms, .has_timeout = timeout_ms >= 0};
     return start_command(e, o, &arg, items, 1, now, res);
 }
 

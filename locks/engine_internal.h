@@ -213,6 +213,7 @@ struct nsl_engine {
     lk_pool extra_pool;                 /* lk_holder_extra */
     lk_pool more_pool;                  /* lk_node_more */
     lk_node *idle[IDLE_NODES];          /* see lk_node_prune */
+    lk_node *last_name;                 /* the name node last looked up */
     size_t idle_next;
     uint32_t database_count;
 

@@ -182,6 +182,8 @@ static lk_node *node_alloc(nsl_engine *e, size_t part_len)
 
 static void node_release(nsl_engine *e, lk_node *n)
 {
+    if (e->last_name == n)
+        e->last_name = NULL;
     if (n->more)
         pool_put(&e->more_pool, n->more);
     size_t cls = node_class(n->part_len);
@@ -226,7 +228,16 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
 {
     lk_node *n = e->roots[db];
     size_t start = 0;
-    for (unsigned level = 0; level <= key->nsubs; level++) {
+    unsigned level = 0;
+    /* Consecutive commands mostly name the same global: its node is kept. */
+    lk_node *last = e->last_name;
+    if (last && last->db == db && last->part_len == key->end[0] &&
+        !short_keycmp(last->part, key->bytes, key->end[0])) {
+        n = last;
+        start = key->end[0];
+        level = 1;
+    }
+    for (; level <= key->nsubs; level++) {
         size_t end = key->end[level];
         lk_node *child = node_find(n, key->bytes + start, end - start);
         if (!child) {
@@ -234,6 +245,8 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
                 return NULL;
             child = node_create(e, n, key->bytes + start, end - start);
         }
+        if (level == 0)
+            e->last_name = child;
         n = child;
         start = end;
     }
@@ -479,8 +492,10 @@ static void propagate_below(nsl_engine *e, lk_node *n, lk_owner *o, int mode, in
     for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent) {
         a->more->below[mode] += (uint32_t)delta;
         lk_holder *ah = delta > 0 ? lk_holder_get(e, a, o) : lk_holder_find(a, o);
-        lk_holder_more_get(e, ah)->below[mode] += (uint32_t)delta;
-        if (delta < 0)
+        lk_holder_more *am = ah->is_inline ? &a->more->first_more
+                                           : &((lk_holder_extra *)ah)->more;
+        am->below[mode] += (uint32_t)delta;
+        if (delta < 0 && !am->below[mode])
             holder_release_if_empty(e, ah);
     }
 }
@@ -502,17 +517,23 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
     lk_owner *o = h->owner;
     unsigned modes = lk_holder_modes(h);
     unsigned ebits = lk_holder_ebits(h);
+    unsigned gained = modes & ~old_modes, lost = old_modes & ~modes;
+    unsigned echanged = n->depth > 0 ? ebits ^ old_ebits : 0;
 
+    if (!(gained | lost | echanged)) {       /* a count moved within a mode */
+        if (!modes && holder_release_if_empty(e, h))
+            lk_node_prune(e, n);
+        return;
+    }
     for (int m = 0; m < 2; m++) {
-        unsigned bit = 1u << m;
-        if ((modes & bit) && !(old_modes & bit)) {
+        if (gained & (1u << m)) {
             node_held_add(n, m, +1);
             propagate_below(e, n, o, m, +1);
         }
     }
     for (int m = 0; m < 2; m++) {
         unsigned bit = 1u << m;
-        if (((ebits ^ old_ebits) & bit) && n->depth > 0) {
+        if (echanged & bit) {
             lk_holder *ph = lk_holder_get(e, n->parent, o);   /* exists: n is held below it */
             lk_holder_more *pm = lk_holder_more_get(e, ph);
             if (ebits & bit)
@@ -524,8 +545,7 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
         }
     }
     for (int m = 0; m < 2; m++) {
-        unsigned bit = 1u << m;
-        if (!(modes & bit) && (old_modes & bit)) {
+        if (lost & (1u << m)) {
             node_held_add(n, m, -1);
             propagate_below(e, n, o, m, -1);
         }
