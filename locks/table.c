@@ -202,16 +202,17 @@ lk_node_more *lk_node_more_get(nsl_engine *e, lk_node *n)
     return n->more;
 }
 
-static lk_node *node_find(const lk_node *parent, const uint8_t *part, size_t len)
+static lk_node *node_find(const lk_node *parent, const uint8_t *part, size_t len,
+                          unsigned hashv)
 {
     lk_node *found = NULL;
     if (parent->more)
-        HASH_FIND(hh, parent->more->children, part, len, found);
+        HASH_FIND_BYHASHVALUE(hh, parent->more->children, part, len, hashv, found);
     return found;
 }
 
 static lk_node *node_create(nsl_engine *e, lk_node *parent, const uint8_t *part,
-                            size_t len)
+                            size_t len, unsigned hashv)
 {
     lk_node *n = node_alloc(e, len);
     n->parent = parent;
@@ -220,7 +221,7 @@ static lk_node *node_create(nsl_engine *e, lk_node *parent, const uint8_t *part,
     n->part_len = (uint16_t)len;
     memcpy(n->part, part, len);
     lk_node_more *pm = lk_node_more_get(e, parent);
-    HASH_ADD(hh, pm->children, part, len, n);
+    HASH_ADD_BYHASHVALUE(hh, pm->children, part, len, hashv, n);
     return n;
 }
 
@@ -239,11 +240,12 @@ lk_node *lk_node_get(nsl_engine *e, uint32_t db, const nsl_key *key, bool create
     }
     for (; level <= key->nsubs; level++) {
         size_t end = key->end[level];
-        lk_node *child = node_find(n, key->bytes + start, end - start);
+        unsigned hashv = short_key_hash(key->bytes + start, end - start);
+        lk_node *child = node_find(n, key->bytes + start, end - start, hashv);
         if (!child) {
             if (!create)
                 return NULL;
-            child = node_create(e, n, key->bytes + start, end - start);
+            child = node_create(e, n, key->bytes + start, end - start, hashv);
         }
         if (level == 0)
             e->last_name = child;
