@@ -333,7 +333,8 @@ static int node_ptr_cmp(const void *a, const void *b)
  * for a name an escalated parent absorbs. Only asked near a limit. */
 static uint64_t parts_new_entries(const lk_owner *o, const lk_part *parts, size_t n)
 {
-    lk_node **nodes = malloc((n ? n : 1) * sizeof *nodes);
+    lk_node *few[16];
+    lk_node **nodes = n <= 16 ? few : malloc(n * sizeof *nodes);
     if (!nodes)
         abort();
     size_t k = 0;
@@ -346,7 +347,8 @@ static uint64_t parts_new_entries(const lk_owner *o, const lk_part *parts, size_
     uint64_t needed = 0;
     for (size_t i = 0; i < k; i++)
         needed += i == 0 || nodes[i] != nodes[i - 1];
-    free(nodes);
+    if (nodes != few)
+        free(nodes);
     return needed;
 }
 

@@ -262,6 +262,20 @@ static bool more_unused(const lk_node_more *m)
              m->wait_below[0] | m->wait_below[1]);
 }
 
+/* Gives back a node's extension once it records nothing, so an entry that
+ * once had a waiter, a delock or a second owner costs again what a plain
+ * one does. */
+static void node_more_trim(nsl_engine *e, lk_node *n)
+{
+    static const lk_holder_more zero;
+    lk_node_more *m = n->more;
+    if (m && n->depth != ROOT_DEPTH && more_unused(m) &&
+        !memcmp(&m->first_more, &zero, sizeof zero)) {
+        pool_put(&e->more_pool, m);
+        n->more = NULL;
+    }
+}
+
 static bool node_unused(const lk_node *n)
 {
     return !n->first.owner && !n->pins && (!n->more || more_unused(n->more));
@@ -277,6 +291,10 @@ static void node_free_upwards(nsl_engine *e, lk_node *n)
     }
 }
 
+/* Sanitizer builds park only a few nodes, so that evictions are constant
+ * and a node used after it was freed is caught soon. */
+#define IDLE_RING (NSL_POOLS ? IDLE_NODES : 4)
+
 /* A node nothing keeps is not freed at once but parked in a small ring of
  * idle nodes, and freed when the ring needs its slot and it is still
  * unused. Locking and unlocking names under one parent then reuses the
@@ -285,13 +303,9 @@ void lk_node_prune(nsl_engine *e, lk_node *n)
 {
     if (n->depth == ROOT_DEPTH || n->idle || !node_unused(n))
         return;
-    if (!NSL_POOLS) {              /* sanitizer builds: free at once */
-        node_free_upwards(e, n);
-        return;
-    }
     lk_node *old = e->idle[e->idle_next];
     e->idle[e->idle_next] = n;
-    e->idle_next = (e->idle_next + 1) % IDLE_NODES;
+    e->idle_next = (e->idle_next + 1) % IDLE_RING;
     n->idle = 1;
     if (old) {
         old->idle = 0;
@@ -523,8 +537,10 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
     unsigned echanged = n->depth > 0 ? ebits ^ old_ebits : 0;
 
     if (!(gained | lost | echanged)) {       /* a count moved within a mode */
-        if (!modes && holder_release_if_empty(e, h))
-            lk_node_prune(e, n);
+        if (!modes)
+            holder_release_if_empty(e, h);
+        node_more_trim(e, n);
+        lk_node_prune(e, n);
         return;
     }
     for (int m = 0; m < 2; m++) {
@@ -556,8 +572,10 @@ void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned
         owner_list_add(e, h);
     else if (!modes && old_modes)
         owner_list_remove(e, h);
-    if (!modes && holder_release_if_empty(e, h))   /* one that holds is not empty */
-        lk_node_prune(e, n);
+    if (!modes)
+        holder_release_if_empty(e, h);      /* one that holds is not empty */
+    node_more_trim(e, n);
+    lk_node_prune(e, n);
 }
 
 /* Does another owner hold, at n or an ancestor, or below n, something that
@@ -620,6 +638,8 @@ void lk_register_wait(nsl_engine *e, lk_node *n, int mode, int delta)
     lk_node_more_get(e, n)->wait_here[mode] += (uint32_t)delta;
     for (lk_node *a = n->parent; a->depth != ROOT_DEPTH; a = a->parent)
         a->more->wait_below[mode] += (uint32_t)delta;
+    if (delta < 0)
+        node_more_trim(e, n);
 }
 
 /* ancestor is n or one of n's ancestors. */
