@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "cli/table.h"
-#include "server/nslock.h"
+#include "client/nslock.h"
 
 /* Prints rows as a table (or JSON/raw per topts) to stdout; false after
  * printing an error to stderr. */

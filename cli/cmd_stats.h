@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/nslock.h"
+#include "client/nslock.h"
 
 /* Prints the counters as "name  value" lines, or as a JSON object. */
 void nsl_cli_print_stats(const nslock_stat *items, size_t count, bool json);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "server/nslock.h"
+#include "client/nslock.h"
 
 /* --socket has no short form (-s is taken by lock and means shared). */
 #define NSL_OPT_SOCKET 0x100

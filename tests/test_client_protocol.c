@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "server/nslock.h"
+#include "client/nslock.h"
 
 /* ---- the fake server ----------------------------------------------------------- */
 

@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "server/nslock.h"
+#include "client/nslock.h"
 
 static char dir[64], sock_path[128], log_path[128];
 static pid_t server_pid;

@@ -1,6 +1,6 @@
-/* server/client_internal.h — what the three files of libnslock share:
- * client_conn.c (sockets, buffered lines, deadlines, errors), client_text.c
- * (request text) and client.c (the API). Never included outside them. */
+/* client/client_internal.h — what the files of libnslock share: conn.c
+ * (sockets, buffered lines, deadlines, errors), text.c (request text) and
+ * api.c (the API). Never included outside them. */
 #ifndef NSL_CLIENT_INTERNAL_H
 #define NSL_CLIENT_INTERNAL_H
 
@@ -27,7 +27,7 @@ struct nslock {
     size_t show_left;           /* SHOW rows not yet read by nslock_show_next */
 };
 
-/* ---- errors (client_conn.c) ---- */
+/* ---- errors (conn.c) ---- */
 
 /* Fills *err (err may be NULL) and returns -1. */
 int nsl_client_fail(nslock_error *err, int code, const char *fmt, ...)
@@ -39,7 +39,7 @@ int nsl_client_fail_close(nslock *c, nslock_error *err, int code, const char *fm
 int nsl_client_server_error(nslock_error *err, const char *rest);
 void nsl_client_ok(nslock_error *err);
 
-/* ---- connection (client_conn.c) ---- */
+/* ---- connection (conn.c) ---- */
 
 nslock *nsl_client_new(nslock_error *err);
 int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err);
@@ -58,7 +58,7 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err);
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err);
 
-/* ---- request text (client_text.c) ---- */
+/* ---- request text (text.c) ---- */
 
 void nsl_client_req_reset(nslock *c);
 void nsl_client_req_add(nslock *c, const char *s, size_t len);
