@@ -86,11 +86,6 @@ static void queue_resume(nsl_engine *e, lk_owner *o)
 
 /* ---- the deadline heap --------------------------------------------------- */
 
-static uint64_t heap_key(const lk_request *r)
-{
-    return r->deadline < r->check_at ? r->deadline : r->check_at;
-}
-
 static void heap_swap(nsl_engine *e, size_t i, size_t j)
 {
     lk_request *t = e->heap[i];
@@ -100,24 +95,17 @@ static void heap_swap(nsl_engine *e, size_t i, size_t j)
     e->heap[j]->heap_index = j;
 }
 
-/* Equal deadlines fire in arrival order. */
-static bool heap_less(const lk_request *a, const lk_request *b)
-{
-    uint64_t ka = heap_key(a), kb = heap_key(b);
-    return ka != kb ? ka < kb : a->seq < b->seq;
-}
-
 static void heap_fix(nsl_engine *e, size_t i)
 {
-    while (i > 0 && heap_less(e->heap[i], e->heap[(i - 1) / 2])) {
+    while (i > 0 && lk_request_before(e->heap[i], e->heap[(i - 1) / 2])) {
         heap_swap(e, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < e->heap_count && heap_less(e->heap[l], e->heap[m]))
+        if (l < e->heap_count && lk_request_before(e->heap[l], e->heap[m]))
             m = l;
-        if (r < e->heap_count && heap_less(e->heap[r], e->heap[m]))
+        if (r < e->heap_count && lk_request_before(e->heap[r], e->heap[m]))
             m = r;
         if (m == i)
             return;
@@ -178,7 +166,7 @@ nsl_engine *nsl_engine_new(const nsl_engine_options *opt, const nsl_resolver *re
     lk_pools_init(e);
     for (uint32_t db = 0; db < e->database_count; db++)
         e->roots[db] = lk_root_new(e, db);
-    e->next_owner = 1;
+    e->next_owner = opt->first_owner + 1;
     e->last_token = opt->first_token;
     return e;
 }
@@ -211,16 +199,34 @@ void nsl_engine_free(nsl_engine *e)
     free(e);
 }
 
-nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id)
+static lk_owner *owner_add(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id)
 {
     lk_owner *o = calloc(1, sizeof *o);
     if (!o)
         abort();
-    o->id = e->next_owner++;
+    o->id = id;
     o->namespace_id = namespace_id;
     o->last_test = -1;
     HASH_ADD(hh, e->owners, id, sizeof o->id, o);
-    return o->id;
+    return o;
+}
+
+nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id)
+{
+    return owner_add(e, e->next_owner++, namespace_id)->id;
+}
+
+/* UINT32_MAX is refused too: the next new id would not fit. */
+nsl_code nsl_engine_owner_adopt(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id)
+{
+    if (id == 0 || id == UINT32_MAX || lk_owner_find(e, id))
+        return NSL_COMMAND;
+    if (namespace_id >= nsl_registry_namespace_count(nsl_resolver_registry(e->resolver)))
+        return NSL_NAMESPACE;
+    owner_add(e, id, namespace_id);
+    if (id >= e->next_owner)
+        e->next_owner = id + 1;
+    return NSL_OK;
 }
 
 nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id)
@@ -249,6 +255,12 @@ bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id id)
 {
     const lk_owner *o = lk_owner_find(e, id);
     return o && o->waiting;
+}
+
+uint64_t nsl_engine_owner_entries(const nsl_engine *e, nsl_owner_id id)
+{
+    const lk_owner *o = lk_owner_find(e, id);
+    return o ? o->entries : 0;
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -357,6 +369,8 @@ typedef enum { TRY_GRANT, TRY_WAIT, TRY_FULL } try_outcome;
 static try_outcome parts_try(nsl_engine *e, const lk_owner *o, const lk_part *parts,
                              size_t n)
 {
+    if (e->grants_held)
+        return TRY_WAIT;
     for (size_t i = 0; i < n; i++) {
         const lk_part *p = &parts[i];
         if (absorbable(p, o))
@@ -407,7 +421,7 @@ static uint64_t parts_grant(nsl_engine *e, lk_owner *o, lk_part *parts, size_t n
         lk_holder *ph = lk_holder_find(p->node->parent, o);
         lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
         if (pm && pm->child_e[p->mode] > e->opt.escalation_threshold)
-            lk_escalate_maybe(e, ph, p->mode, now);
+            lk_escalate_maybe(e, ph, p->mode, false);
     }
     return token;
 }
@@ -456,6 +470,66 @@ static nsl_code parts_build(nsl_engine *e, lk_owner *o, const nsl_lock_item *ite
     return NSL_OK;
 }
 
+typedef struct part_ref {
+    lk_node *node;
+    int slot;
+    size_t index;
+} part_ref;
+
+static int part_ref_cmp(const void *a, const void *b)
+{
+    const part_ref *x = a, *y = b;
+    if (x->node != y->node)
+        return (uintptr_t)x->node < (uintptr_t)y->node ? -1 : 1;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static bool part_same(const lk_part *a, const lk_part *b)
+{
+    return a->node == b->node && a->mode == b->mode && a->escalating == b->escalating;
+}
+
+/* A simple LOCK sets rather than counts (SPEC 6.4, as GT.M): a (database,
+ * node, type) its names reach twice is locked once. Keeps the first of
+ * each, in order; the pins of the others go (their node stays pinned). */
+static void parts_dedup(lk_part *parts, size_t *count)
+{
+    size_t n = *count, k = 0;
+    if (n <= 16) {
+        for (size_t i = 0; i < n; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < k && !dup; j++)
+                dup = part_same(&parts[j], &parts[i]);
+            if (dup)
+                parts[i].node->pins--;
+            else
+                parts[k++] = parts[i];
+        }
+        *count = k;
+        return;
+    }
+    part_ref *refs = malloc(n * sizeof *refs);
+    bool *drop = calloc(n, sizeof *drop);
+    if (!refs || !drop)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (part_ref){parts[i].node, type_slot(parts[i].mode, parts[i].escalating), i};
+    qsort(refs, n, sizeof *refs, part_ref_cmp);
+    for (size_t i = 1; i < n; i++)
+        drop[refs[i].index] = refs[i].node == refs[i - 1].node && refs[i].slot == refs[i - 1].slot;
+    for (size_t i = 0; i < n; i++) {
+        if (drop[i])
+            parts[i].node->pins--;
+        else
+            parts[k++] = parts[i];
+    }
+    free(refs);
+    free(drop);
+    *count = k;
+}
+
 static nsl_code parts_check_limits(nsl_engine *e, const lk_owner *o,
                                    const lk_part *parts, size_t n, nsl_lock_result *res)
 {
@@ -492,8 +566,10 @@ static nsl_engine_status lock_arg(nsl_engine *e, lk_owner *o, const nsl_lock_ite
     size_t n;
     if (parts_build(e, o, items, item_count, &n, res) != NSL_OK)
         return NSL_DONE;
-    if (simple)
+    if (simple) {
+        parts_dedup(e->scratch, &n);
         release_all(e, o);
+    }
     if (parts_check_limits(e, o, e->scratch, n, res) != NSL_OK) {
         parts_unpin(e, e->scratch, n);
         return NSL_DONE;
@@ -803,7 +879,7 @@ static void settle(nsl_engine *e, uint64_t now)
     while (e->dirty || e->resume_head) {
         if (e->dirty) {
             e->dirty = false;
-            if (e->fifo_head)
+            if (e->fifo_head && !e->grants_held)
                 serve_waiters(e, now);
         }
         while (e->resume_head) {
@@ -863,7 +939,7 @@ static bool run_single(nsl_engine *e, lk_owner *o, nsl_lock_op op, const nsl_loc
         deliver(e);
         return true;
     }
-    if (resolution.count != 1 || (it->types & NSL_TYPE_ESCALATING))
+    if (resolution.count != 1 || (it->types & NSL_TYPE_ESCALATING) || e->grants_held)
         return false;
     /* Near a limit, the general path decides and words the error. */
     if (e->entries >= e->opt.max_entries ||
@@ -1028,11 +1104,173 @@ unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner)
     return o ? o->tlevel : 0;
 }
 
+/* ---- restart recovery (SPEC 8.5) ------------------------------------------------- */
+
+void nsl_engine_hold_grants(nsl_engine *e, bool hold, uint64_t now)
+{
+    if (e->grants_held == hold)
+        return;
+    e->grants_held = hold;
+    if (hold)
+        return;
+    e->dirty = true;            /* what queued meanwhile goes now, in arrival order */
+    settle(e, now);
+    deliver(e);
+}
+
+bool nsl_engine_grants_held(const nsl_engine *e)
+{
+    return e->grants_held;
+}
+
+_Static_assert((int)NSL_COUNT_X == (int)T_X && (int)NSL_COUNT_XE == (int)T_XE &&
+                   (int)NSL_COUNT_S == (int)T_S && (int)NSL_COUNT_SE == (int)T_SE &&
+                   (int)NSL_COUNT_TYPES == (int)T_COUNT,
+               "nsl_reclaim counts are indexed by count slot");
+
+/* The owner's escalated lock on n's parent in mode m, which stands for n's
+ * E locks of that mode; NULL when there is none. */
+static lk_escalated *escalated_parent(const lk_node *n, const lk_owner *o, int m)
+{
+    if (n->depth == 0)
+        return NULL;
+    const lk_holder *ph = lk_holder_find(n->parent, o);
+    const lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+    return pm ? pm->esc[m] : NULL;
+}
+
+/* Everything that can refuse a reclaim at one of its nodes, before any
+ * node is changed. */
+static nsl_code reclaim_check(nsl_engine *e, const lk_owner *o, const nsl_reclaim *r,
+                              const lk_node *n, nsl_error *err)
+{
+    int mode = r->count[T_X] | r->count[T_XE] ? MODE_X : MODE_S;
+    if (lk_blocked_by_holders(n, o, mode)) {
+        const lk_owner *other = lk_conflicting_owner(n, o, mode);
+        char name[256];
+        nsl_key_format(&r->name.key, name, sizeof name);
+        return nsl_error_set(err, NSL_CONFLICT, 0,
+                             "%s in database %s: owner %u holds a conflicting lock", name,
+                             nsl_registry_database(nsl_resolver_registry(e->resolver), n->db)->name,
+                             other ? other->id : 0);
+    }
+    const lk_holder *h = lk_holder_find(n, o);
+    for (int t = 0; h && t < T_COUNT; t++) {
+        bool absorbed = (t == T_XE || t == T_SE) && escalated_parent(n, o, t == T_SE);
+        if (!absorbed && h->count[t] + r->count[t] > NSL_MAX_LOCK_COUNT)
+            return nsl_error_set(err, NSL_LIMIT, 0,
+                                 "with what the session holds there the lock count would "
+                                 "exceed %d", NSL_MAX_LOCK_COUNT);
+    }
+    return NSL_OK;
+}
+
+/* Re-creates r at node n: E counts an escalated parent stands for join it,
+ * the rest go to the owner's entry at n, which may then escalate. */
+static void reclaim_apply(nsl_engine *e, lk_owner *o, const nsl_reclaim *r, lk_node *n,
+                          uint64_t now)
+{
+    uint16_t count[T_COUNT], deferred[T_COUNT];
+    memcpy(count, r->count, sizeof count);
+    memcpy(deferred, r->deferred, sizeof deferred);
+    for (int m = 0; m < 2; m++) {
+        int slot = type_slot(m, true);
+        lk_escalated *esc = count[slot] ? escalated_parent(n, o, m) : NULL;
+        if (!esc)
+            continue;
+        /* As escalation counts a child: the fingerprint once per live count. */
+        esc->count += count[slot];
+        esc->deferred += deferred[slot];
+        uint64_t fp = lk_fingerprint(n->part, n->part_len);
+        for (unsigned c = deferred[slot]; c < count[slot]; c++)
+            lk_fpset_add(&esc->children, fp);
+        count[slot] = deferred[slot] = 0;
+    }
+    if (!(count[T_X] | count[T_XE] | count[T_S] | count[T_SE]))
+        return;
+    lk_holder *h = lk_holder_get(e, n, o);
+    unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
+    if (!old_modes || r->token < h->token) {
+        /* A second name landing here keeps the older token, and the
+         * earlier of the two times. */
+        uint64_t at = old_modes ? lk_holder_since(e, h) : now;
+        lk_holder_stamp(e, h, r->token, at < now ? at : now);
+        h->namespace_id = (uint16_t)r->namespace_id;
+    }
+    for (int t = 0; t < T_COUNT; t++) {
+        h->count[t] = (uint16_t)(h->count[t] + count[t]);
+        if (deferred[t])
+            lk_holder_more_get(e, h)->deferred[t] += deferred[t];
+    }
+    lk_holder_changed(e, h, old_modes, old_ebits);
+    for (int m = 0; m < 2 && n->depth > 0; m++) {
+        if (!count[type_slot(m, true)])
+            continue;
+        lk_holder *ph = lk_holder_find(n->parent, o);
+        lk_holder_more *pm = ph ? lk_holder_more_of(ph) : NULL;
+        if (pm && pm->child_e[m] > e->opt.escalation_threshold)
+            lk_escalate_maybe(e, ph, m, true);
+    }
+}
+
+nsl_code nsl_engine_reclaim(nsl_engine *e, nsl_owner_id owner, const nsl_reclaim *r,
+                            uint64_t now, nsl_error *err)
+{
+    lk_owner *o = lk_owner_find(e, owner);
+    if (!o)
+        return nsl_error_set(err, NSL_NOTFOUND, 0, "no owner %u", owner);
+    if (o->busy || o->waiting)
+        return nsl_error_set(err, NSL_COMMAND, 0, "the session has a command waiting");
+    bool any = false;
+    for (int t = 0; t < T_COUNT; t++) {
+        if (r->count[t] > NSL_MAX_LOCK_COUNT)
+            return nsl_error_set(err, NSL_LIMIT, 0, "lock count %u exceeds %d",
+                                 (unsigned)r->count[t], NSL_MAX_LOCK_COUNT);
+        if (r->deferred[t] > r->count[t])
+            return nsl_error_set(err, NSL_LIMIT, 0, "%u delocked of %u locks",
+                                 (unsigned)r->deferred[t], (unsigned)r->count[t]);
+        any |= r->count[t] != 0;
+    }
+    if (!any)
+        return nsl_error_set(err, NSL_COMMAND, 0, "nothing to reclaim: every count is 0");
+    if ((r->count[T_XE] | r->count[T_SE]) && r->name.key.nsubs == 0)
+        return nsl_error_set(err, NSL_COMMAND, 0, "escalating locks need a subscript");
+    /* Above first_token it could be a token of this run, held by someone else. */
+    if (r->token == 0 || r->token > e->opt.first_token)
+        return nsl_error_set(err, NSL_COMMAND, 0,
+                             "token %llu was not handed out before the restart (this run's "
+                             "tokens start after %llu)",
+                             (unsigned long long)r->token, (unsigned long long)e->opt.first_token);
+    nsl_resolution resolution;
+    nsl_code rc = nsl_resolve(e->resolver, r->namespace_id, &r->name, &resolution, err);
+    if (rc != NSL_OK)
+        return rc;
+
+    /* All or nothing: every database is checked before any is changed.
+     * The pins keep the nodes while escalation reshapes the tree. */
+    lk_node *nodes[NSL_MAX_DATABASES];
+    for (uint32_t d = 0; d < resolution.count; d++) {
+        nodes[d] = lk_node_get(e, resolution.dbs[d].db, &r->name.key, true);
+        nodes[d]->pins++;
+    }
+    for (uint32_t d = 0; d < resolution.count && rc == NSL_OK; d++)
+        rc = reclaim_check(e, o, r, nodes[d], err);
+    for (uint32_t d = 0; d < resolution.count && rc == NSL_OK; d++)
+        reclaim_apply(e, o, r, nodes[d], now);
+    for (uint32_t d = 0; d < resolution.count; d++) {
+        nodes[d]->pins--;
+        lk_node_prune(e, nodes[d]);
+    }
+    settle(e, now);             /* escalation frees entries: a full table may have room */
+    deliver(e);
+    return rc;
+}
+
 /* ---- time ---------------------------------------------------------------------- */
 
 void nsl_engine_tick(nsl_engine *e, uint64_t now)
 {
-    while (e->heap_count && heap_key(e->heap[0]) <= now) {
+    while (e->heap_count && lk_request_due(e->heap[0]) <= now) {
         lk_request *r = e->heap[0];
         if (r->deadline <= now) {
             e->stats.timeouts++;
@@ -1049,7 +1287,7 @@ void nsl_engine_tick(nsl_engine *e, uint64_t now)
 
 uint64_t nsl_engine_next_deadline(const nsl_engine *e)
 {
-    return e->heap_count ? heap_key(e->heap[0]) : NO_TIME;
+    return e->heap_count ? lk_request_due(e->heap[0]) : NO_TIME;
 }
 
 /* ---- administration ---------------------------------------------------------------- */

@@ -156,6 +156,19 @@ struct lk_request {
     size_t heap_index;
 };
 
+/* The deadline heap's order: by min(deadline, check_at), equal times in
+ * arrival order. */
+static inline uint64_t lk_request_due(const lk_request *r)
+{
+    return r->deadline < r->check_at ? r->deadline : r->check_at;
+}
+
+static inline bool lk_request_before(const lk_request *a, const lk_request *b)
+{
+    uint64_t ka = lk_request_due(a), kb = lk_request_due(b);
+    return ka != kb ? ka < kb : a->seq < b->seq;
+}
+
 struct lk_owner {
     UT_hash_handle hh;
     nsl_owner_id id;
@@ -179,7 +192,10 @@ struct lk_owner {
 
 /* Grant times are stored as 32-bit millisecond offsets from an epoch: the
  * tokens from first_token on were granted at base or later. A new epoch
- * begins when an offset would not fit, so there is one per 49 days. */
+ * begins when an offset would not fit, so there is one per 49 days.
+ * Tokens up to the engine's first_token were handed out before it started
+ * and come back only through reclaim, in any order: their times are
+ * offsets from the first reclaim (nsl_engine.reclaim_base). */
 typedef struct lk_epoch {
     uint64_t first_token;
     uint64_t base;
@@ -231,6 +247,9 @@ struct nsl_engine {
     uint64_t last_token;
     lk_epoch *epochs;                   /* by first_token */
     size_t epoch_count, epoch_capacity;
+    uint64_t reclaim_base;              /* time of the first reclaim */
+    bool reclaimed;                     /* reclaim_base is set */
+    bool grants_held;                   /* nsl_engine_hold_grants */
     bool table_full;                    /* in a LOCK TABLE FULL episode */
     bool dirty;                         /* something was released: serve waiters */
 
@@ -265,6 +284,7 @@ unsigned lk_holder_ebits(const lk_holder *h);
 void lk_holder_changed(nsl_engine *e, lk_holder *h, unsigned old_modes, unsigned old_ebits);
 bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode);
 bool lk_blocked_by_waiters(const lk_node *n, int mode);
+const lk_owner *lk_conflicting_owner(const lk_node *n, const lk_owner *o, int mode);
 bool lk_owner_covers(const lk_node *n, const lk_owner *o, int mode);
 void lk_register_wait(nsl_engine *e, lk_node *n, int mode, int delta);
 bool lk_node_covers(const lk_node *ancestor, const lk_node *n);
@@ -306,7 +326,7 @@ uint64_t lk_fingerprint(const uint8_t *part, size_t len);
 void lk_fpset_add(lk_fpset *s, uint64_t fp);
 bool lk_fpset_remove(lk_fpset *s, uint64_t fp);
 void lk_fpset_free(lk_fpset *s);
-void lk_escalate_maybe(nsl_engine *e, lk_holder *parent_holder, int mode, uint64_t now);
+void lk_escalate_maybe(nsl_engine *e, lk_holder *parent_holder, int mode, bool restoring);
 bool lk_escalated_absorb(nsl_engine *e, const lk_part *p, lk_owner *o);
 bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
                           size_t len, lk_owner *o, int mode, bool defer_final,

@@ -5,6 +5,14 @@
  * parent. Unlike IRIS, the escalated lock remembers which children it
  * stands for, as a multiset of 64-bit fingerprints of their subscripts, so
  * that unlocking a child that was never locked does not count it down.
+ *
+ * The parent's entry, when escalation creates it, takes the token and time
+ * of the oldest child it replaces rather than a token of its own: it is no
+ * new grant (no client is ever given its token), and what it carries then
+ * follows from the children alone, so a restarted server that is given the
+ * children back (nsl_engine_reclaim, in token order) re-creates it as it
+ * was, without taking a token, and no token is ever shown that was not
+ * handed out.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +142,10 @@ bool lk_escalated_release(nsl_engine *e, lk_node *parent, const uint8_t *part,
     return true;
 }
 
-void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
+/* restoring: a reclaim re-creates an escalation that existed before the
+ * restart. Waiters came after it and do not stop it; it is not counted or
+ * announced again. */
+void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, bool restoring)
 {
     lk_holder_more *pm = lk_holder_more_get(e, ph);
     if (pm->child_e[mode] <= e->opt.escalation_threshold || pm->esc[mode])
@@ -143,7 +154,8 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
     lk_owner *o = ph->owner;
     /* Only if the parent lock can be granted at once; else the children
      * stay and the next E lock tries again. */
-    if (lk_blocked_by_holders(parent, o, mode) || lk_blocked_by_waiters(parent, mode))
+    if (lk_blocked_by_holders(parent, o, mode) ||
+        (!restoring && lk_blocked_by_waiters(parent, mode)))
         return;
 
     int slot = type_slot(mode, true);
@@ -154,13 +166,27 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
     for (lk_holder *h = o->held; h && n < cap; h = h->owner_next)
         if (h->count[slot] && lk_holder_node(h)->parent == parent)
             children[n++] = h;
+    if (!n) {                /* child_e counts held children: not reached */
+        free(children);
+        return;
+    }
 
     lk_escalated *esc = calloc(1, sizeof *esc);
     if (!esc)
         abort();
     unsigned parent_modes = lk_holder_modes(ph), parent_ebits = lk_holder_ebits(ph);
     pm->esc[mode] = esc;     /* keeps ph alive while its children go */
-    uint32_t namespace_id = 0;
+    /* The oldest child's stamp (see the top of the file); among children
+     * of one grant, the same. */
+    const lk_holder *oldest = children[0];
+    for (size_t i = 1; i < n; i++)
+        if (children[i]->token < oldest->token)
+            oldest = children[i];
+    if (!parent_modes) {
+        ph->token = oldest->token;
+        ph->since = oldest->since;     /* an offset from the token's epoch */
+        ph->namespace_id = oldest->namespace_id;
+    }
     for (size_t i = 0; i < n; i++) {
         lk_holder *h = children[i];
         const lk_node *child = lk_holder_node(h);
@@ -171,7 +197,6 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
             lk_fpset_add(&esc->children, fp);
         esc->count += h->count[slot];
         esc->deferred += deferred;
-        namespace_id = h->namespace_id;
         unsigned old_modes = lk_holder_modes(h), old_ebits = lk_holder_ebits(h);
         h->count[slot] = 0;
         if (hm)
@@ -179,12 +204,10 @@ void lk_escalate_maybe(nsl_engine *e, lk_holder *ph, int mode, uint64_t now)
         lk_holder_changed(e, h, old_modes, old_ebits);
     }
     free(children);
-    if (!parent_modes) {
-        lk_holder_stamp(e, ph, ++e->last_token, now);
-        ph->namespace_id = (uint16_t)namespace_id;
-    }
     lk_holder_changed(e, ph, parent_modes, parent_ebits);
     e->dirty = true;        /* entries went: a full table may have room */
+    if (restoring)
+        return;
     e->stats.escalations++;
     lk_notice(e, NSL_NOTICE_ESCALATION, "owner %u: %zu %s escalating locks escalated to their parent",
               o->id, n, mode == MODE_X ? "exclusive" : "shared");

@@ -34,6 +34,7 @@ typedef struct nsl_engine_options {
     uint32_t deadlock_check_ms;      /* 0 disables deadlock detection */
     uint32_t max_owner_entries;      /* per owner; beyond it LIMIT (0: no limit) */
     uint64_t first_token;            /* fencing tokens start after this value */
+    nsl_owner_id first_owner;        /* owner ids start after it (the registry's highest) */
 } nsl_engine_options;
 
 /* Defaults of SPEC 2 (1,000,000 entries, threshold 1000, 1000 ms). */
@@ -78,6 +79,11 @@ void nsl_engine_free(nsl_engine *e);
 
 /* A new owner in namespace ns. Ids increase and are never reused. */
 nsl_owner_id nsl_engine_owner_new(nsl_engine *e, uint32_t namespace_id);
+/* An owner with a chosen id: a session reclaiming after a restart keeps its
+ * id. NSL_COMMAND when the id is 0, UINT32_MAX or in use; NSL_NAMESPACE for
+ * an unknown namespace. Later nsl_engine_owner_new() ids stay above every id
+ * adopted. */
+nsl_code nsl_engine_owner_adopt(nsl_engine *e, nsl_owner_id id, uint32_t namespace_id);
 /* Switches the namespace later lock names resolve in. */
 nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id owner,
                                         uint32_t namespace_id);
@@ -88,6 +94,8 @@ void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now);
 bool nsl_engine_owner_exists(const nsl_engine *e, nsl_owner_id owner);
 /* True while the owner has a queued command. */
 bool nsl_engine_owner_waiting(const nsl_engine *e, nsl_owner_id owner);
+/* The table entries the owner holds (0 for an unknown owner). */
+uint64_t nsl_engine_owner_entries(const nsl_engine *e, nsl_owner_id owner);
 
 /* ---- commands ------------------------------------------------------------ */
 
@@ -110,6 +118,59 @@ nsl_code nsl_engine_tcommit(nsl_engine *e, nsl_owner_id owner, uint64_t now);
 nsl_code nsl_engine_trollback(nsl_engine *e, nsl_owner_id owner,
                               unsigned levels, uint64_t now);
 unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner);
+
+/* ---- restart recovery (SPEC 8.5) ------------------------------------------- */
+
+/* While grants are held no lock request is granted: requests that would take
+ * locks queue in arrival order with their timeouts running (a :0 request gets
+ * $TEST 0 at once, a timed one OK 0 at its deadline); releases, transactions
+ * and owner ends work as always. Ending the hold serves the queue in arrival
+ * order (settle + deliver callbacks). */
+void nsl_engine_hold_grants(nsl_engine *e, bool hold, uint64_t now);
+bool nsl_engine_grants_held(const nsl_engine *e);
+
+/* What a session held of one lock name, as its client library mirrors it. */
+enum { NSL_COUNT_X, NSL_COUNT_XE, NSL_COUNT_S, NSL_COUNT_SE, NSL_COUNT_TYPES };
+
+typedef struct nsl_reclaim {
+    uint32_t namespace_id;       /* where it was taken: resolution happens there */
+    nsl_lockname name;
+    uint16_t count[NSL_COUNT_TYPES];
+    uint16_t deferred[NSL_COUNT_TYPES];  /* of those, in the delock state (<= count) */
+    uint64_t token;              /* the fencing token the client was given */
+} nsl_reclaim;
+
+/* Re-creates, for owner, one entry per database the name resolves to in
+ * r->namespace_id, all or nothing, with those counts, delock state and
+ * token, without queueing, without counting as a grant and without taking a
+ * new token (so it works while grants are held). SINCE is `now`.
+ *
+ * E counts on a child take part in escalation as grants do: more than
+ * escalation_threshold E children of one parent in one mode become the
+ * escalated parent with its fingerprint set, unless another owner's holds
+ * are in the way (waiters are not: they came after what is being
+ * restored); children of an already escalated parent are absorbed, deferred
+ * counts included. An escalated parent carries the token and SINCE of the
+ * oldest child it replaced (as escalation does for grants), so reclaiming
+ * the children of an escalated parent in token order re-creates it.
+ * Re-creating an escalation is not a new one: no notice, not in the stats.
+ *
+ * Errors: NSL_CONFLICT (message names the other owner and the database)
+ * when another owner holds an entry that conflicts with it; NSL_NAMESPACE
+ * from resolution; NSL_LIMIT when a count is above NSL_MAX_LOCK_COUNT (also
+ * once added to what the owner holds there) or deferred > count;
+ * NSL_COMMAND when all counts are 0, E counts are given for a name without
+ * subscripts, the token is 0 or above first_token (not issued before this
+ * engine started: it could repeat a token of this run), or the owner has a
+ * queued command; NSL_NOTFOUND for an unknown owner.
+ *
+ * Reclaimed entries do not count against max_entries / max_owner_entries
+ * (they existed before the restart) but do count in `entries`. If the owner
+ * already holds an entry at that node (two names of one session land on one
+ * database entry, e.g. through two namespaces), the counts add and the entry
+ * keeps the lower token (and that token's namespace). */
+nsl_code nsl_engine_reclaim(nsl_engine *e, nsl_owner_id owner, const nsl_reclaim *r,
+                            uint64_t now, nsl_error *err);
 
 /* ---- time ------------------------------------------------------------------ */
 
@@ -134,6 +195,13 @@ typedef struct nsl_engine_stats {
 } nsl_engine_stats;
 
 void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out);
+
+/* Recomputes the engine's derived state from scratch (counters at every
+ * node, pins, owners' lists and entry counts, the idle ring, the deadline
+ * heap, the FIFO, escalated counts) and compares. Returns false with the
+ * first difference in why. For tests: it walks everything, and is meant to
+ * be called between engine calls, not from a callback. */
+bool nsl_engine_check(const nsl_engine *e, char *why, size_t cap);
 
 /* ---- the table view (SPEC 7) --------------------------------------------- */
 

@@ -392,10 +392,30 @@ lk_holder_more *lk_holder_more_get(nsl_engine *e, lk_holder *h)
     return &lk_node_more_get(e, lk_holder_node(h))->first_more;
 }
 
+static uint32_t offset_from(uint64_t base, uint64_t now)
+{
+    if (now <= base)
+        return 0;                                /* a clock that went back */
+    return now - base > UINT32_MAX ? UINT32_MAX : (uint32_t)(now - base);
+}
+
 /* Records the grant that created h's entry. Tokens and times both grow,
- * so the epoch of a token is the last one starting at or before it. */
+ * so the epoch of a token is the last one starting at or before it. A
+ * token from before the engine started (a reclaim) is timed from the first
+ * reclaim instead: reclaims come during a recovery grace of seconds, so one
+ * base serves them all (one more than 49 days later would show the latest
+ * time an offset can say). */
 void lk_holder_stamp(nsl_engine *e, lk_holder *h, uint64_t token, uint64_t now)
 {
+    if (token <= e->opt.first_token) {
+        if (!e->reclaimed) {
+            e->reclaimed = true;
+            e->reclaim_base = now;
+        }
+        h->token = token;
+        h->since = offset_from(e->reclaim_base, now);
+        return;
+    }
     lk_epoch *cur = e->epoch_count ? &e->epochs[e->epoch_count - 1] : NULL;
     if (!cur || (now > cur->base && now - cur->base > UINT32_MAX)) {
         if (e->epoch_count == e->epoch_capacity) {
@@ -414,6 +434,8 @@ void lk_holder_stamp(nsl_engine *e, lk_holder *h, uint64_t token, uint64_t now)
 
 uint64_t lk_holder_since(const nsl_engine *e, const lk_holder *h)
 {
+    if (h->token <= e->opt.first_token)
+        return e->reclaim_base + h->since;
     size_t lo = 0, hi = e->epoch_count;       /* the last epoch with first_token <= token */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
@@ -604,6 +626,39 @@ bool lk_blocked_by_holders(const lk_node *n, const lk_owner *o, int mode)
             return true;
     }
     return false;
+}
+
+static bool holds_against(const lk_holder *h, int mode)
+{
+    unsigned m = lk_holder_modes(h);
+    return (m & (1u << MODE_X)) || (mode == MODE_X && (m & (1u << MODE_S)));
+}
+
+static const lk_owner *conflict_below(const lk_node *n, const lk_owner *o, int mode)
+{
+    if (!n->more || !(n->more->below[MODE_X] | n->more->below[MODE_S]))
+        return NULL;
+    lk_node *c, *tmp;
+    HASH_ITER(hh, n->more->children, c, tmp) {
+        for (const lk_holder *h = lk_holders_first(c); h; h = lk_holders_next(c, h))
+            if (h->owner != o && holds_against(h, mode))
+                return h->owner;
+        const lk_owner *x = conflict_below(c, o, mode);
+        if (x)
+            return x;
+    }
+    return NULL;
+}
+
+/* Another owner whose holds keep mode at n from o (one of them), or NULL:
+ * for messages only, it may walk n's subtree. */
+const lk_owner *lk_conflicting_owner(const lk_node *n, const lk_owner *o, int mode)
+{
+    for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent)
+        for (const lk_holder *h = lk_holders_first(a); h; h = lk_holders_next(a, h))
+            if (h->owner != o && holds_against(h, mode))
+                return h->owner;
+    return conflict_below(n, o, mode);
 }
 
 /* Would a new request for mode at n conflict with a registered (earlier)

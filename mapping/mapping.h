@@ -38,7 +38,8 @@
 /* ---- status codes: one table for the whole of nslock ------------------- */
 
 /* Stable codes: the protocol, the client library and the CLI use these
- * names verbatim (`ERR SYNTAX ...`). */
+ * names verbatim (`ERR SYNTAX ...`). New codes go at the end: the numeric
+ * values of the others do not move. */
 #define NSL_CODE_MAP(X)                                                     \
     X(OK,        "success")                                                 \
     X(SYNTAX,    "syntax error")                                            \
@@ -52,7 +53,10 @@
     X(NOMEM,     "out of memory")                                           \
     X(NOTFOUND,  "no such owner, session or entry")                         \
     X(IO,        "connection or I/O error")                                 \
-    X(PROTOCOL,  "unexpected reply from the server")
+    X(PROTOCOL,  "unexpected reply from the server")                        \
+    X(LOST,      "the session's locks were lost")                           \
+    X(CONFLICT,  "another session holds a conflicting lock")                \
+    X(STANDBY,   "this server is a standby; the leader is elsewhere")
 
 typedef enum nsl_code {
 #define NSL_CODE_ENUM(name, text) NSL_##name,

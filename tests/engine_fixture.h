@@ -181,10 +181,20 @@ static inline void fx_tick(fixture *f, uint64_t advance_ms)
     nsl_engine_tick(f->engine, f->now);
 }
 
-/* The table as "DB OWNER MODE NAME" lines (waiting rows too), in view order. */
+/* The engine's derived state recomputed and compared (nsl_engine_check). */
+static inline void fx_check(fixture *f)
+{
+    char why[512];
+    if (!nsl_engine_check(f->engine, why, sizeof why))
+        fail_msg("engine invariant: %s", why);
+}
+
+/* The table as "DB OWNER MODE NAME" lines (waiting rows too), in view order.
+ * Checks the engine's invariants first. */
 static inline const char *fx_table(fixture *f)
 {
     static char buf[16384];
+    fx_check(f);
     nsl_view v;
     assert_int_equal(nsl_engine_view(f->engine, NULL, &v), NSL_OK);
     size_t len = 0;

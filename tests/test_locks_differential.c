@@ -11,7 +11,8 @@
  * database, owner, name, ModeCount, SINCE, TOKEN, BLOCKERS and the order of
  * the rows), the statistics, and the fencing tokens (one per grant, strictly
  * increasing). The safety invariant (no two owners hold conflicting entries
- * in one database) is checked on the engine's rows alone.
+ * in one database) is checked on the engine's rows alone, and the engine's
+ * derived state (counters, lists, queue indexes) by nsl_engine_check.
  *
  * Reproduce a failure with the environment printed with it (NSL_SEED,
  * NSL_DIFF_CASE, NSL_DIFF_RUN); NSL_DIFF_VERBOSE=1 prints every step,
@@ -35,15 +36,18 @@
  *     counts, kept apart from E locks taken on the parent's own name, with a
  *     multiset of the children, one element per live count. While it lasts
  *     an E lock on a direct child adds one to it; unlocking a child takes
- *     one off only if the child is in the set. Escalating is a grant of the
- *     parent lock: a new parent entry gets a token of its own;
+ *     one off only if the child is in the set. Escalating is no grant: a
+ *     new parent entry takes the token (and SINCE) of the oldest child it
+ *     replaces, so that it follows from the children alone (a restarted
+ *     server re-creates it from them, SPEC 8.5);
  *  R3 in a transaction (6.8) an unlock whose count (minus deferred unlocks)
  *     is 1 defers, #"D" always defers, #"I" never; re-locking a type with
  *     deferred unlocks cancels one deferral; bare LOCK defers everything; the
  *     outermost TCOMMIT / TROLLBACK subtracts the deferred counts;
  *  R4 an entry's token is the token of the grant that created it;
  *  R5 `LOCK x` releases everything first (deferring in a transaction), then
- *     locks x as a new request;
+ *     locks x as a new request; it sets rather than counts (SPEC 6.4): a
+ *     (database, name, type) its names reach twice is locked once;
  *  R6 a command's $TEST is that of its last argument that takes locks (-1
  *     when none); a timed-out argument gives 0 and the command goes on; a
  *     queued argument makes the rest of the command wait;
@@ -508,9 +512,19 @@ static void m_maybe_escalate(model *m, nsl_owner_id o, uint32_t db, const mkey *
                 return;
     }
     m->escalations++;
-    /* An escalation is a grant of the parent lock: a new token for a new entry. */
-    if (par == NULL)
-        par = m_create(m, db, parent, o, ++m->grants);
+    /* A new parent entry is stamped as the oldest child it replaces. */
+    if (par == NULL) {
+        const mentry *oldest = NULL;
+        for (size_t i = 0; i < m->nents; i++) {
+            const mentry *e = m->ents[i];
+            if (e->owner == o && e->db == db && e->key.nsubs == parent->nsubs + 1 &&
+                mkey_covers(parent, &e->key) && e->cnt[t] > 0 &&
+                (oldest == NULL || e->grant < oldest->grant))
+                oldest = e;
+        }
+        par = m_create(m, db, parent, o, oldest->grant);
+        par->since = oldest->since;
+    }
     for (size_t i = 0; i < m->nents;) {
         mentry *e = m->ents[i];
         if (e->owner == o && e->db == db && e->key.nsubs == parent->nsubs + 1 &&
@@ -698,8 +712,19 @@ static bool m_run(model *m, mowner *ow, uint64_t now)
             ow->code = rc;
             return true;
         }
-        if (a->op == NSL_OP_SIMPLE)                /* READING R5, R9 */
+        if (a->op == NSL_OP_SIMPLE) {              /* READING R5, R9 */
+            size_t kept = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool dup = false;
+                for (size_t j = 0; j < kept && !dup; j++)
+                    dup = parts[j].db == parts[i].db && parts[j].t == parts[i].t &&
+                          mkey_eq(&parts[j].key, &parts[i].key);
+                if (!dup)
+                    parts[kept++] = parts[i];
+            }
+            n = kept;
             m_release_all(m, ow);
+        }
         if (m->max_owner_entries > 0) {          /* SPEC 8.2: LIMIT, at once */
             size_t held = 0;
             for (size_t i = 0; i < m->nents; i++)
@@ -1974,6 +1999,8 @@ static void run(uint64_t seed, const nsl_engine_options *opt, unsigned long step
     unsigned long dump_from = (unsigned long)env_u64("NSL_DIFF_DUMP_FROM", ULONG_MAX);
     for (h->step = 1; h->step <= steps; h->step++) {
         h_step(h);
+        char why[512];
+        CHECK(nsl_engine_check(h->eng, why, sizeof why), "engine invariant: %s", why);
         h->sum_entries += h->m.nents;
         h->sum_waiters += h->m.nq;
         if (h->step >= dump_from) {

@@ -187,6 +187,76 @@ static void simple_and_bare(void **state)
     fx_free(f);
 }
 
+/* 6.4: a simple LOCK sets rather than counts: a name it lists twice (in
+ * any spelling) is held once, so one unlock removes it; the incremental
+ * form counts each. Per database and type: two names landing on one
+ * database entry count once there; a shared and an exclusive lock of one
+ * name are two. */
+static void simple_lock_sets(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id a = fx_owner(f, "USER"), b = fx_owner(f, "BETA");
+    assert_int_equal(fx_run(f, a, "LOCK (^a(1),^a(\"1\"))"), 1);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive ^a(1)\n");
+    assert_int_equal(fx_run(f, a, "LOCK -^a(1)"), -1);
+    assert_string_equal(fx_table(f), "");
+    assert_int_equal(fx_run(f, a, "LOCK (^a,^a)"), 1);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive ^a\n");
+    assert_int_equal(fx_run(f, a, "LOCK -^a"), -1);
+    assert_string_equal(fx_table(f), "");
+    assert_int_equal(fx_run(f, a, "LOCK +(^a,^a)"), 1);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive/2 ^a\n");
+    assert_int_equal(fx_run(f, a, "LOCK (^a,^a#\"S\",^a(1)#\"E\",^a(1),^a(1)#\"E\")"), 1);
+    assert_string_equal(fx_table(f),
+                        "USERDB 1 Exclusive,Shared ^a\n"
+                        "USERDB 1 Exclusive/1+1e ^a(1)\n");
+    /* ^MyGlobal(15) lands in ALPHADB and BETADB; ^["ALPHA"]MyGlobal(15)
+     * in ALPHADB only: the ALPHADB entry is reached twice */
+    assert_int_equal(
+        fx_run(f, b, "LOCK (^MyGlobal(15),^[\"ALPHA\"]MyGlobal(15),^MyGlobal(15))"), 1);
+    assert_string_equal(fx_table(f),
+                        "ALPHADB 2 Exclusive ^MyGlobal(15)\n"
+                        "BETADB 2 Exclusive ^MyGlobal(15)\n"
+                        "USERDB 1 Exclusive,Shared ^a\n"
+                        "USERDB 1 Exclusive/1+1e ^a(1)\n");
+    assert_int_equal(fx_run(f, b, "LOCK -^MyGlobal(15)"), -1);
+    assert_string_equal(fx_table(f),
+                        "USERDB 1 Exclusive,Shared ^a\n"
+                        "USERDB 1 Exclusive/1+1e ^a(1)\n");
+    /* more names than the small-list path takes */
+    assert_int_equal(fx_run(f, a, "LOCK (^b(1),^b(2),^b(3),^b(4),^b(5),^b(6),^b(7),^b(8),^b(9),"
+                                  "^b(10),^b(11),^b(12),^b(13),^b(14),^b(15),^b(16),^b(17),"
+                                  "^b(3),^b(\"17\"),^b(1),^b(18))"), 1);
+    nsl_view v;
+    assert_int_equal(nsl_engine_view(f->engine, NULL, &v), NSL_OK);
+    assert_int_equal(v.count, 18);
+    for (size_t i = 0; i < v.count; i++)
+        assert_string_equal(v.rows[i].mode, "Exclusive");
+    nsl_view_free(&v);
+    fx_free(f);
+}
+
+/* In a transaction the simple form delocks everything, then takes each
+ * name out of the delock state once. */
+static void simple_lock_sets_in_transaction(void **state)
+{
+    (void)state;
+    fixture *f = fx_new();
+    nsl_owner_id a = fx_owner(f, "USER");
+    assert_int_equal(nsl_engine_tstart(f->engine, a), NSL_OK);
+    assert_int_equal(fx_run(f, a, "LOCK +^a,+^b"), 1);
+    assert_int_equal(fx_run(f, a, "LOCK (^a,^a)"), 1);
+    assert_string_equal(fx_table(f),
+                        "USERDB 1 Exclusive ^a\n"
+                        "USERDB 1 Exclusive->Delock ^b\n");
+    assert_int_equal(nsl_engine_tcommit(f->engine, a, f->now), NSL_OK);
+    assert_string_equal(fx_table(f), "USERDB 1 Exclusive ^a\n");
+    assert_int_equal(fx_run(f, a, "LOCK -^a"), -1);
+    assert_string_equal(fx_table(f), "");
+    fx_free(f);
+}
+
 /* A name that does not resolve fails its argument before it acts: the
  * simple form releases nothing, a removal of several names removes none. */
 static void bad_name_does_nothing(void **state)
@@ -688,6 +758,8 @@ int main(void)
         cmocka_unit_test(fifo),
         cmocka_unit_test(all_or_nothing),
         cmocka_unit_test(simple_and_bare),
+        cmocka_unit_test(simple_lock_sets),
+        cmocka_unit_test(simple_lock_sets_in_transaction),
         cmocka_unit_test(arguments_in_order),
         cmocka_unit_test(bad_name_does_nothing),
         cmocka_unit_test(escalation),
