@@ -7,6 +7,7 @@ enum {
     NSL_EXIT_OK = 0,
     NSL_EXIT_FAIL = 1,    /* a lock not granted, validation errors */
     NSL_EXIT_USAGE = 2,   /* usage, unreadable file, connection error */
+    NSL_EXIT_LOST = 3,    /* nslock lock: the locks were lost while the command ran */
 };
 
 int nsl_cmd_validate(int argc, char **argv);

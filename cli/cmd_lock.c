@@ -31,11 +31,30 @@ static void usage(FILE *out)
     nsl_cli_socket_usage(out);
     fprintf(out,
             "  -h, --help             show this help\n"
+            "\nThe locks last as long as COMMAND runs, across a restart of the server: the\n"
+            "session reconnects and reclaims them. If they are lost (the server did not\n"
+            "come back within its grace period, or refused them), COMMAND is sent SIGTERM\n"
+            "and nslock lock exits 3.\n"
             "\nExit status: COMMAND's (128+N when killed by signal N), 1 (or -E) when the\n"
-            "locks were not granted, 2 a bad option or name, or no connection.\n");
+            "locks were not granted, 2 a bad option or name, or no connection, 3 the\n"
+            "locks were lost while COMMAND ran.\n");
 }
 
-static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_pid, locks_lost;
+
+/* From the library (its keeper thread) when the locks cannot be reclaimed:
+ * the command may no longer run as if it held them (consul lock does the
+ * same). */
+static void on_lost(nslock *c, const nslock_error *why, void *arg)
+{
+    (void)c;
+    (void)arg;
+    locks_lost = 1;
+    fprintf(stderr, "nslock: lock: the locks were lost (%s); stopping the command\n",
+            why->message);
+    if (child_pid > 0)
+        kill((pid_t)child_pid, SIGTERM);
+}
 
 /* The locks belong to this process's session: it must outlive the command.
  * A signal sent to it alone (kill PID) is passed on to the command and the
@@ -91,6 +110,8 @@ static int run_command(char **argv, uint64_t token)
         _exit(e == ENOENT ? 127 : 126);
     }
     child_pid = pid;
+    if (locks_lost)                /* lost before the command even started */
+        kill(pid, SIGTERM);
     forward_signals();
     sigprocmask(SIG_SETMASK, &old, NULL);
     int status;
@@ -182,7 +203,7 @@ int nsl_cmd_lock(int argc, char **argv)
     char **names = argv + first, **command = argv + dashes + 1;
     int nnames = dashes - first;
 
-    nslock *c = nsl_cli_connect("lock", socket_path);
+    nslock *c = nsl_cli_connect("lock", socket_path, NSLOCK_KEEPER_THREAD);
     if (c == NULL)
         return NSL_EXIT_USAGE;
     nslock_error err;
@@ -201,7 +222,10 @@ int nsl_cmd_lock(int argc, char **argv)
         fputc('\n', stderr);
         status = conflict;
     } else {
+        nslock_on_lost(c, on_lost, NULL);
         status = run_command(command, got.token);
+        if (locks_lost)
+            status = NSL_EXIT_LOST;
     }
     nslock_close(c);   /* ends the session: the server releases the locks */
     return status;

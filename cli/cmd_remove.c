@@ -127,7 +127,7 @@ int nsl_cmd_remove(int argc, char **argv)
         }
     }
 
-    nslock *c = nsl_cli_connect("remove", socket_path);
+    nslock *c = nsl_cli_connect("remove", socket_path, NSLOCK_KEEPER_NONE);
     if (c == NULL)
         return NSL_EXIT_USAGE;
     nslock_error err;

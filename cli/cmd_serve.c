@@ -22,10 +22,17 @@ static void usage(FILE *out)
           "                         database USER and one namespace USER)\n"
           "  -s, --socket PATH      the Unix socket (default: server.socket, else\n"
           "                         $XDG_RUNTIME_DIR/nslock.sock, else /tmp/nslock-UID.sock)\n"
+          "  -d, --state-dir DIR    the durable state: epoch, fencing-token mark and the\n"
+          "                         registry of sessions holding locks (default:\n"
+          "                         server.state_dir, else $STATE_DIRECTORY, else\n"
+          "                         /var/lib/nslock for root, else ~/.local/state/nslock,\n"
+          "                         with one directory per socket path below it)\n"
           "  -l, --log-level LEVEL  error, warning, info (default) or debug\n"
           "  -h, --help             print this help and exit\n"
           "\n"
-          "Fencing tokens are kept increasing across restarts in the file SOCKET.tokens.\n"
+          "After a restart (a crash, SIGKILL, or SIGTERM) the server waits up to\n"
+          "server.recovery_grace_s for the sessions that held locks to reclaim them\n"
+          "before it grants anything new. Keep the state directory on durable storage.\n"
           "\n"
           "Exit status: 0 stopped by a signal, 1 could not start (the log says why),\n"
           "2 a usage error or an invalid configuration.\n",
@@ -37,6 +44,7 @@ int nsl_cmd_serve(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 's'},
+        {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -46,13 +54,16 @@ int nsl_cmd_serve(int argc, char **argv)
     nsl_server_options_init(&opt);
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:s:l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:d:l:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
             break;
         case 's':
             opt.socket_path = optarg;
+            break;
+        case 'd':
+            opt.state_dir = optarg;
             break;
         case 'l':
             if (!nsl_log_level_parse(optarg, &opt.log_level)) {

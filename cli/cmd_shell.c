@@ -28,6 +28,11 @@ static void usage(FILE *out)
             "until the shell ends. With standard input not a terminal, reads the requests\n"
             "from it without a prompt (for scripts).\n"
             "\n"
+            "When the server restarts, the shell reconnects and reclaims what it held\n"
+            "before it runs the next request, and says so in one line; if the locks\n"
+            "could not be reclaimed it says that they were lost and goes on holding\n"
+            "nothing.\n"
+            "\n"
             "Options:\n"
             "  -n, --namespace NS     start in namespace NS\n");
     nsl_cli_socket_usage(out);
@@ -59,14 +64,36 @@ typedef enum { LINE_OK, LINE_FAILED, LINE_QUIT, LINE_LOST } line_result;
 
 /* After a failed call: the message, and whether the connection survived
  * (after IO, TIMEOUT and PROTOCOL the library has closed it). */
-static line_result failed(const nslock_error *err)
+static line_result failed(nslock *c, const nslock_error *err)
 {
     fprintf(stderr, "ERR %s %s\n", err->name, err->message);
+    if (err->code == NSLOCK_E_LOST || err->code == NSLOCK_E_CONFLICT) {
+        /* said when it happened (on_lost); the shell goes on, holding nothing */
+        nslock_lost_clear(c);
+        return LINE_FAILED;
+    }
     if (err->code == NSLOCK_E_IO || err->code == NSLOCK_E_TIMEOUT || err->code == NSLOCK_E_PROTOCOL) {
         fprintf(stderr, "nslock: shell: the connection to the server is lost\n");
         return LINE_LOST;
     }
     return LINE_FAILED;
+}
+
+/* Restart recovery, as it happens (from the library's keeper thread, or
+ * inside the command that noticed): one line each. */
+static void said_reclaimed(nslock *c, size_t locks, uint64_t epoch, void *arg)
+{
+    (void)c;
+    (void)arg;
+    fprintf(stderr, "nslock: shell: reconnected to the server (epoch %llu); reclaimed %zu lock%s\n",
+            (unsigned long long)epoch, locks, locks == 1 ? "" : "s");
+}
+
+static void said_lost(nslock *c, const nslock_error *why, void *arg)
+{
+    (void)c;
+    (void)arg;
+    fprintf(stderr, "nslock: shell: this session's locks were lost: %s\n", why->message);
 }
 
 static char *skip_blanks(char *p)
@@ -91,7 +118,7 @@ static line_result do_lock(nslock *c, const char *line)
     nslock_error err;
     nslock_outcome got;
     if (nslock_command(c, line, &got, &err) < 0)
-        return failed(&err);
+        return failed(c, &err);
     if (got.test == 1)
         printf("$TEST=1 token=%" PRIu64 "\n", got.token);
     else if (got.test == 0)
@@ -126,7 +153,7 @@ static line_result do_transaction(nslock *c, const char *word, char *args)
     else
         rc = nslock_trollback(c, one, &level, &err);
     if (rc < 0)
-        return failed(&err);
+        return failed(c, &err);
     printf("$TLEVEL=%d\n", level);
     return LINE_OK;
 }
@@ -182,7 +209,7 @@ static line_result do_show(nslock *c, char *args)
     size_t count;
     nslock_error err;
     if (nslock_show(c, &f, &rows, &count, &err) < 0)
-        return failed(&err);
+        return failed(c, &err);
     nsl_table_opts topts = {0};
     /* libsmartcols prints nothing at all for an empty table */
     bool ok = count ? nsl_cli_print_entries("shell", rows, count, &topts)
@@ -212,7 +239,7 @@ static line_result do_resolve(nslock *c, char *args)
     size_t count;
     nslock_error err;
     if (nslock_resolve(c, name, &rows, &count, &err) < 0)
-        return failed(&err);
+        return failed(c, &err);
     nsl_table_opts topts = {0};
     nsl_table *t = nsl_table_new("shell", "databases", columns, NCOLUMNS, &topts);
     bool ok = t != NULL;
@@ -233,7 +260,7 @@ static line_result do_stats(nslock *c)
     size_t count;
     nslock_error err;
     if (nslock_stats_list(c, &items, &count, &err) < 0)
-        return failed(&err);
+        return failed(c, &err);
     nsl_cli_print_stats(items, count, false);
     nslock_free(items);
     return LINE_OK;
@@ -258,7 +285,7 @@ static line_result run_line(nslock *c, char *line)
             return LINE_FAILED;
         }
         if (nslock_namespace(c, ns, &err) < 0)
-            return failed(&err);
+            return failed(c, &err);
         printf("OK\n");
         return LINE_OK;
     }
@@ -273,7 +300,7 @@ static line_result run_line(nslock *c, char *line)
         return do_stats(c);
     if (strcasecmp(word, "PING") == 0) {
         if (nslock_ping(c, &err) < 0)
-            return failed(&err);
+            return failed(c, &err);
         printf("PONG\n");
         return LINE_OK;
     }
@@ -390,9 +417,11 @@ int nsl_cmd_shell(int argc, char **argv)
                 argv[optind]);
         return NSL_EXIT_USAGE;
     }
-    nslock *c = nsl_cli_connect("shell", socket_path);
+    nslock *c = nsl_cli_connect("shell", socket_path, NSLOCK_KEEPER_THREAD);
     if (c == NULL)
         return NSL_EXIT_USAGE;
+    nslock_on_reclaimed(c, said_reclaimed, NULL);
+    nslock_on_lost(c, said_lost, NULL);
     nslock_error err;
     int status;
     if (ns && nslock_namespace(c, ns, &err) < 0) {

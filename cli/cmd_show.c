@@ -149,7 +149,7 @@ int nsl_cmd_show(int argc, char **argv)
     if (!nsl_cli_table_accepts("show", &topts))
         return NSL_EXIT_USAGE;
 
-    nslock *c = nsl_cli_connect("show", socket_path);
+    nslock *c = nsl_cli_connect("show", socket_path, NSLOCK_KEEPER_NONE);
     if (c == NULL)
         return NSL_EXIT_USAGE;
     nslock_entry *rows;

@@ -87,7 +87,7 @@ int nsl_cmd_stats(int argc, char **argv)
                 argv[optind]);
         return NSL_EXIT_USAGE;
     }
-    nslock *c = nsl_cli_connect("stats", socket_path);
+    nslock *c = nsl_cli_connect("stats", socket_path, NSLOCK_KEEPER_NONE);
     if (c == NULL)
         return NSL_EXIT_USAGE;
     nslock_stat *items;

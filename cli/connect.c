@@ -15,13 +15,14 @@ void nsl_cli_socket_usage(FILE *out)
                  "                         else %s)\n", path);
 }
 
-nslock *nsl_cli_connect(const char *cmd, const char *socket_path)
+nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper)
 {
     char client[64];
     nslock *c;
     nslock_error err;
     snprintf(client, sizeof client, "nslock-%s", cmd);
-    if (nslock_connect(&c, socket_path, client, &err) == 0)
+    nslock_options o = {.socket_path = socket_path, .client_name = client, .keeper = keeper};
+    if (nslock_open(&c, &o, &err) == 0)
         return c;
     nsl_cli_report(cmd, &err);
     if (err.code == NSLOCK_E_IO && strstr(err.message, "cannot connect"))

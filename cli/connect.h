@@ -20,8 +20,10 @@ void nsl_cli_socket_usage(FILE *out);
 
 /* Connects to socket_path (NULL: $NSLOCK_SOCKET or the default path) as
  * client "nslock-CMD"; on failure prints why to stderr and returns NULL
- * (the caller exits with NSL_EXIT_USAGE). */
-nslock *nsl_cli_connect(const char *cmd, const char *socket_path);
+ * (the caller exits with NSL_EXIT_USAGE). keeper is NSLOCK_KEEPER_THREAD
+ * for the commands that hold locks across a server restart (shell, lock),
+ * NSLOCK_KEEPER_NONE for one request and its answer. */
+nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper);
 
 /* Prints `nslock: CMD: CODE: message` to stderr. */
 void nsl_cli_report(const char *cmd, const nslock_error *err);

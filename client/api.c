@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mapping/mapping.h"
+
 #include "client_internal.h"
 
 /* ---- connections ------------------------------------------------------------ */
@@ -61,11 +63,12 @@ static int request(nslock *c, double wait, const char **rest, nslock_error *err)
     return expect_ok(c, deadline, rest, err);
 }
 
-/* HELLO's answer: "nslock VERSION session ID", maybe followed by more
- * "key value" pairs; "namespace NAME" is remembered if a server sends it. */
+/* HELLO's answer: "nslock VERSION session ID", then "key value" pairs:
+ * namespace, epoch, secret and grace are remembered (an older server may
+ * send none of them; then there is no restart recovery). */
 static int parse_hello(nslock *c, const char *rest, nslock_error *err)
 {
-    char word[16], key[32], value[64];
+    char word[16], key[32], value[80];
     unsigned long version;
     unsigned long long session;
     int used = 0;
@@ -79,53 +82,104 @@ static int parse_hello(nslock *c, const char *rest, nslock_error *err)
                                      "%s speaks protocol version %lu, this library %d",
                                      c->where, version, NSLOCK_PROTOCOL_VERSION);
     c->session = session;
+    c->epoch = 0;
     const char *p = rest + used;
     int n;
-    while (sscanf(p, "%31s %63s%n", key, value, &n) == 2) {
-        if (strcmp(key, "namespace") == 0)
-            snprintf(c->ns, sizeof c->ns, "%s", value);
+    while (sscanf(p, "%31s %79s%n", key, value, &n) == 2) {
+        if (strcmp(key, "namespace") == 0) {
+            snprintf(c->ns, sizeof c->ns, "%.*s", (int)sizeof c->ns - 1, value);
+            snprintf(c->default_ns, sizeof c->default_ns, "%.*s", (int)sizeof c->ns - 1, value);
+        } else if (strcmp(key, "epoch") == 0) {
+            c->epoch = strtoull(value, NULL, 10);
+        } else if (strcmp(key, "secret") == 0) {
+            snprintf(c->secret, sizeof c->secret, "%.*s", (int)sizeof c->secret - 1, value);
+        } else if (strcmp(key, "grace") == 0) {
+            c->server_grace = strtod(value, NULL);
+        }
         p += n;
     }
     return 0;
 }
 
-static int hello(nslock *c, const char *client_name, bool send_pid, nslock_error *err)
+int nsl_client_hello(nslock *c, nslock_error *err)
 {
     const char *rest;
+    if ((c->tcp ? nsl_client_open_tcp(c, c->where, err) : nsl_client_open_unix(c, c->where, err)) < 0)
+        return -1;
+    c->ns[0] = '\0';
+    if (c->tcp) {
+        nsl_client_req_reset(c);
+        nsl_client_req_str(c, "AUTH ");
+        nsl_client_req_str(c, c->token);
+        if (request(c, 0, &rest, err) < 0)
+            goto fail;
+    }
     nsl_client_req_reset(c);
     nsl_client_req_str(c, "HELLO");
-    if (client_name) {
+    if (c->client_name[0]) {
         nsl_client_req_str(c, " name=");
-        nsl_client_req_str(c, client_name);
+        nsl_client_req_str(c, c->client_name);
     }
-    if (send_pid)   /* over a Unix socket the server reads it from the socket */
+    if (c->tcp)   /* over a Unix socket the server reads it from the socket */
         nsl_client_req_fmt(c, " pid=%ld", (long)getpid());
-    if (request(c, 0, &rest, err) < 0)
-        return -1;
-    return parse_hello(c, rest, err);
+    if (request(c, 0, &rest, err) < 0 || parse_hello(c, rest, err) < 0)
+        goto fail;
+    nsl_client_keeper_wake(c);
+    return 0;
+fail:
+    nsl_client_close_fd(c);
+    return -1;
 }
 
-static int check_client_name(const char *client_name, nslock_error *err)
+int nslock_open(nslock **out, const nslock_options *o, nslock_error *err)
 {
-    return client_name ? nsl_client_check_word("client name", client_name, err) : 0;
-}
-
-int nslock_connect(nslock **out, const char *socket_path, const char *client_name,
-                   nslock_error *err)
-{
+    static const nslock_options defaults;
     char path[4096];
     *out = NULL;
-    if (check_client_name(client_name, err) < 0)
+    if (o == NULL)
+        o = &defaults;
+    if (o->client_name && nsl_client_check_word("client name", o->client_name, err) < 0)
         return -1;
-    if (socket_path == NULL) {
-        if (nslock_default_socket(path, sizeof path) < 0)
-            return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "the default socket path is too long");
-        socket_path = path;
+    if (o->client_name && strlen(o->client_name) >= sizeof ((nslock *)0)->client_name)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "client name '%s' is too long",
+                               o->client_name);
+    if (o->host_port && nsl_client_check_word("token", o->token, err) < 0)
+        return -1;
+    if (o->keeper != NSLOCK_KEEPER_THREAD && o->keeper != NSLOCK_KEEPER_NONE)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "keeper must be NSLOCK_KEEPER_THREAD or "
+                               "NSLOCK_KEEPER_NONE");
+    const char *where = o->host_port;
+    if (where == NULL) {
+        where = o->socket_path;
+        if (where == NULL) {
+            if (nslock_default_socket(path, sizeof path) < 0)
+                return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "the default socket path is too long");
+            where = path;
+        }
     }
     nslock *c = nsl_client_new(err);
     if (c == NULL)
         return -1;
-    if (nsl_client_open_unix(c, socket_path, err) < 0 || hello(c, client_name, false, err) < 0) {
+    c->tcp = o->host_port != NULL;
+    if (strlen(where) >= sizeof c->where) {
+        nslock_close(c);
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "'%.100s...' is too long for a server "
+                               "address (at most %zu bytes)", where, sizeof c->where - 1);
+    }
+    memcpy(c->where, where, strlen(where) + 1);
+    if (o->client_name)
+        snprintf(c->client_name, sizeof c->client_name, "%s", o->client_name);
+    if (c->tcp && (c->token = strdup(o->token)) == NULL) {
+        nslock_close(c);
+        return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
+    }
+    c->keeper = o->keeper;
+    if (nsl_client_hello(c, err) < 0) {
+        nslock_close(c);
+        return -1;
+    }
+    c->recovery = !o->no_recovery && c->epoch != 0;
+    if (c->recovery && c->keeper == NSLOCK_KEEPER_THREAD && nsl_client_keeper_start(c, err) < 0) {
         nslock_close(c);
         return -1;
     }
@@ -134,40 +188,34 @@ int nslock_connect(nslock **out, const char *socket_path, const char *client_nam
     return 0;
 }
 
+int nslock_connect(nslock **out, const char *socket_path, const char *client_name,
+                   nslock_error *err)
+{
+    nslock_options o = {.socket_path = socket_path, .client_name = client_name};
+    return nslock_open(out, &o, err);
+}
+
 int nslock_connect_tcp(nslock **out, const char *host_port, const char *token,
                        const char *client_name, nslock_error *err)
 {
     *out = NULL;
     if (host_port == NULL)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no host:port");
-    if (check_client_name(client_name, err) < 0
-        || nsl_client_check_word("token", token, err) < 0)
-        return -1;
-    nslock *c = nsl_client_new(err);
-    if (c == NULL)
-        return -1;
-    const char *rest;
-    if (nsl_client_open_tcp(c, host_port, err) < 0)
-        goto fail;
-    nsl_client_req_reset(c);
-    nsl_client_req_str(c, "AUTH ");
-    nsl_client_req_str(c, token);
-    if (request(c, 0, &rest, err) < 0 || hello(c, client_name, true, err) < 0)
-        goto fail;
-    nsl_client_ok(err);
-    *out = c;
-    return 0;
-fail:
-    nslock_close(c);
-    return -1;
+    nslock_options o = {.host_port = host_port, .token = token, .client_name = client_name};
+    return nslock_open(out, &o, err);
 }
 
 void nslock_close(nslock *c)
 {
     if (c == NULL)
         return;
+    nsl_client_keeper_stop(c);
     /* closing is QUIT without the round trip (PROTOCOL.md) */
     nsl_client_close_fd(c);
+    nsl_mirror_clear(&c->mirror);
+    nsl_lock_command_free(&c->cmd);
+    pthread_mutex_destroy(&c->mu);
+    free(c->token);
     free(c->rbuf);
     free(c->wbuf);
     free(c);
@@ -175,12 +223,20 @@ void nslock_close(nslock *c)
 
 void nslock_set_grace(nslock *c, double seconds)
 {
+    pthread_mutex_lock(&c->mu);
     c->grace = seconds;
+    pthread_mutex_unlock(&c->mu);
 }
 
+/* Read under the handle: during a recovery the connection briefly has a
+ * session id of its own before it takes the old one back. */
 uint64_t nslock_session_id(const nslock *c)
 {
-    return c->session;
+    nslock *m = (nslock *)c;         /* the mutex is not part of the value */
+    pthread_mutex_lock(&m->mu);
+    uint64_t id = c->session;
+    pthread_mutex_unlock(&m->mu);
+    return id;
 }
 
 const char *nslock_current_namespace(const nslock *c)
@@ -188,14 +244,19 @@ const char *nslock_current_namespace(const nslock *c)
     return c->ns[0] ? c->ns : NULL;
 }
 
-/* Ready for a new request: the connection is open and no SHOW rows are
- * left unread. */
+/* Ready for a new request: not lost, connected (reconnecting first if the
+ * connection went while no call was made), no SHOW rows left unread. */
 static int usable(nslock *c, nslock_error *err)
 {
-    if (c == NULL)
-        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)");
-    if (c->fd < 0)
+    if (c->lost) {
+        if (err)
+            *err = c->lost_why;
+        return -1;
+    }
+    if (c->fd < 0 && !c->recovery)
         return nsl_client_fail(err, NSLOCK_E_IO, "the connection to %s is closed", c->where);
+    if (c->fd < 0 && nsl_client_recover(c, err) < 0)
+        return -1;
     while (c->show_left > 0) {
         char *line;
         size_t len;
@@ -206,6 +267,25 @@ static int usable(nslock *c, nslock_error *err)
     nsl_client_req_reset(c);
     return 0;
 }
+
+/* Every call runs with the handle held. A call that may simply be sent
+ * again (it reads, or sets what the mirror restores) is retried once the
+ * connection is recovered; the lock calls recover per argument themselves. */
+#define API_CALL(c, err, body)                                                        \
+    do {                                                                              \
+        if ((c) == NULL)                                                              \
+            return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)"); \
+        nslock_error e_;                                                              \
+        pthread_mutex_lock(&(c)->mu);                                                 \
+        int rc_;                                                                      \
+        while ((rc_ = (body)) < 0 && nsl_client_should_recover(c, &e_) &&             \
+               nsl_client_recover(c, &e_) == 0)                                       \
+            ;                                                                         \
+        pthread_mutex_unlock(&(c)->mu);                                               \
+        if (err)                                                                      \
+            *err = e_;                                                                \
+        return rc_;                                                                   \
+    } while (0)
 
 /* A request whose answer is a bare OK. */
 static int simple(nslock *c, const char *text, nslock_error *err)
@@ -222,7 +302,7 @@ static int simple(nslock *c, const char *text, nslock_error *err)
 
 int nslock_ping(nslock *c, nslock_error *err)
 {
-    return simple(c, "PING", err);
+    API_CALL(c, err, simple(c, "PING", &e_));
 }
 
 /* ---- locks ------------------------------------------------------------------ */
@@ -245,21 +325,136 @@ static int lock_outcome(nslock *c, const char *rest, nslock_outcome *out, nslock
     return 0;
 }
 
-static int lock_request(nslock *c, double wait, nslock_outcome *out, nslock_error *err)
+/* The server's error, in the engine's codes, for the mirror. */
+static nsl_code server_code(const nslock_error *err)
 {
-    const char *rest;
-    if (request(c, wait, &rest, err) < 0)
-        return -1;
-    return lock_outcome(c, rest, out, err);
+    nsl_code code = nsl_code_from_name(err->name, strlen(err->name));
+    return code == NSL_CODE_COUNT ? NSL_COMMAND : code;
 }
 
-int nslock_lock(nslock *c, const char *name, unsigned types, double timeout,
-                nslock_outcome *out, nslock_error *err)
+/* Errors found by the client's own parse carry the codes the server would
+ * have answered (the same parser). */
+static int parse_failed(const nsl_error *e, const char *command, nslock_error *err)
 {
-    return nslock_lock_names(c, &name, 1, types, timeout, out, err);
+    int code = NSLOCK_E_SYNTAX;
+    const char *name = nsl_code_name(e->code);
+    for (int k = 1; k < NSLOCK_E_UNKNOWN; k++)
+        if (strcmp(nslock_errname(k), name) == 0)
+            code = k;
+    if (e->column > 0)
+        return nsl_client_fail(err, code, "column %d of '%.200s': %s", e->column, command,
+                               e->message);
+    return nsl_client_fail(err, code, "'%.200s': %s", command, e->message);
 }
 
-int nslock_lock_names(nslock *c, const char *const *names, size_t count, unsigned types,
+/* "LOCK" and one argument of c->cmd, with its own timeout. */
+static void req_argument(nslock *c, const nsl_lock_arg *a)
+{
+    nsl_client_req_str(c, a->op == NSL_OP_ADD ? "LOCK +" : a->op == NSL_OP_REMOVE ? "LOCK -" : "LOCK ");
+    if (a->item_count > 1)
+        nsl_client_req_add(c, "(", 1);
+    for (size_t i = 0; i < a->item_count; i++) {
+        const nsl_lock_item *it = &c->cmd.items[a->first_item + i];
+        char name[4096];
+        size_t n = nsl_lockname_format(&it->name, name, sizeof name);
+        if (i)
+            nsl_client_req_add(c, ",", 1);
+        nsl_client_req_add(c, name, n < sizeof name ? n : sizeof name - 1);
+        nsl_client_req_types(c, it->types, NULL);
+    }
+    if (a->item_count > 1)
+        nsl_client_req_add(c, ")", 1);
+    if (a->has_timeout)
+        nsl_client_req_timeout(c, (double)a->timeout_ms / 1000.0, NULL);
+}
+
+static double argument_wait(const nsl_lock_arg *a)
+{
+    if (a->op == NSL_OP_REMOVE || a->item_count == 0)
+        return 0;
+    return a->has_timeout ? (double)a->timeout_ms / 1000.0 : -1;
+}
+
+/* One request for (at most) one argument: text as given when the command
+ * has one, else argument i rebuilt. The mirror learns the answer. A lost
+ * connection is recovered and the request sent again. */
+static int run_argument(nslock *c, const char *text, const nsl_lock_arg *a, double wait,
+                        nslock_outcome *out, nslock_error *err)
+{
+    for (;;) {
+        const char *rest;
+        nsl_client_req_reset(c);
+        if (text)
+            nsl_client_req_str(c, text);
+        else
+            req_argument(c, a);
+        int rc = request(c, wait, &rest, err);
+        if (rc == 0 && lock_outcome(c, rest, out, err) == 0) {
+            if (out->test == 1)
+                c->ever_held = true;
+            nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, NSL_OK, out->test, out->token);
+            return 0;
+        }
+        if (!nsl_client_should_recover(c, err)) {
+            if (c->fd >= 0)     /* a server error: the session is intact */
+                nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, server_code(err), -1, 0);
+            return -1;
+        }
+        if (nsl_client_recover(c, err) < 0)
+            return -1;
+    }
+}
+
+/* A LOCK command in text form: parsed here (with the server's own parser)
+ * so that the mirror knows what each name is; a command of several
+ * arguments goes as one request per argument, so that each answer says
+ * what its argument did. $TEST is that of the last argument taking locks. */
+static int run_command(nslock *c, const char *command, nslock_outcome *out, nslock_error *err)
+{
+    nsl_error perr;
+    nslock_outcome got, result = {.test = -1, .token = 0};
+    if (nsl_lock_command_parse(command, strlen(command), &c->cmd, &perr) != NSL_OK)
+        return parse_failed(&perr, command, err);
+    if (c->cmd.arg_count <= 1) {
+        double wait;
+        if (nsl_client_command_wait(command, &wait, err) < 0)
+            return -1;
+        const nsl_lock_arg *a = c->cmd.arg_count ? &c->cmd.args[0] : NULL;
+        if (run_argument(c, command, a, wait, &got, err) < 0)
+            return -1;
+        result = got;
+    }
+    for (size_t i = 0; c->cmd.arg_count > 1 && i < c->cmd.arg_count; i++) {
+        const nsl_lock_arg *a = &c->cmd.args[i];
+        if (run_argument(c, NULL, a, argument_wait(a), &got, err) < 0)
+            return -1;
+        if (got.test >= 0)
+            result = got;
+    }
+    if (out)
+        *out = result;
+    nsl_client_ok(err);
+    return 0;
+}
+
+/* The command built in c->wbuf. */
+static int run_built(nslock *c, nslock_outcome *out, nslock_error *err)
+{
+    if (c->woverflow)
+        return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory building a request");
+    char small[512];
+    char *text = c->wlen < sizeof small ? small : malloc(c->wlen + 1);
+    if (text == NULL)
+        return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory building a request");
+    memcpy(text, c->wbuf, c->wlen);
+    text[c->wlen] = '\0';
+    int rc = run_command(c, text, out, err);
+    if (text != small)
+        free(text);
+    return rc;
+}
+
+static int lock_names(nslock *c, const char *const *names, size_t count, unsigned types,
                       double timeout, nslock_outcome *out, nslock_error *err)
 {
     if (usable(c, err) < 0)
@@ -279,12 +474,22 @@ int nslock_lock_names(nslock *c, const char *const *names, size_t count, unsigne
         nsl_client_req_add(c, ")", 1);
     if (nsl_client_req_types(c, types, err) < 0 || nsl_client_req_timeout(c, timeout, err) < 0)
         return -1;
-    /* what req_timeout did not write is a wait without end */
-    double wait = timeout < 0 || timeout > 1e9 ? -1 : timeout;
-    return lock_request(c, wait, out, err);
+    return run_built(c, out, err);
 }
 
-int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err)
+int nslock_lock(nslock *c, const char *name, unsigned types, double timeout,
+                nslock_outcome *out, nslock_error *err)
+{
+    API_CALL(c, err, lock_names(c, &name, 1, types, timeout, out, &e_));
+}
+
+int nslock_lock_names(nslock *c, const char *const *names, size_t count, unsigned types,
+                      double timeout, nslock_outcome *out, nslock_error *err)
+{
+    API_CALL(c, err, lock_names(c, names, count, types, timeout, out, &e_));
+}
+
+static int unlock(nslock *c, const char *name, unsigned types, nslock_error *err)
 {
     if (usable(c, err) < 0 || nsl_client_check_name(name, err) < 0)
         return -1;
@@ -292,27 +497,40 @@ int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err
     nsl_client_req_str(c, name);
     if (nsl_client_req_types(c, types, err) < 0)
         return -1;
-    return lock_request(c, 0, NULL, err);
+    return run_built(c, NULL, err);
+}
+
+int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err)
+{
+    API_CALL(c, err, unlock(c, name, types, &e_));
+}
+
+static int unlock_all(nslock *c, nslock_error *err)
+{
+    if (usable(c, err) < 0)
+        return -1;
+    return run_command(c, "LOCK", NULL, err);
 }
 
 int nslock_unlock_all(nslock *c, nslock_error *err)
 {
-    if (usable(c, err) < 0)
-        return -1;
-    nsl_client_req_str(c, "LOCK");
-    return lock_request(c, 0, NULL, err);
+    API_CALL(c, err, unlock_all(c, &e_));
 }
 
-int nslock_command(nslock *c, const char *command, nslock_outcome *out, nslock_error *err)
+static int command(nslock *c, const char *text, nslock_outcome *out, nslock_error *err)
 {
     double wait;
-    if (usable(c, err) < 0 || nsl_client_command_wait(command, &wait, err) < 0)
+    if (usable(c, err) < 0 || nsl_client_command_wait(text, &wait, err) < 0)
         return -1;
-    nsl_client_req_str(c, command);
-    return lock_request(c, wait, out, err);
+    return run_command(c, text, out, err);
 }
 
-int nslock_namespace(nslock *c, const char *name, nslock_error *err)
+int nslock_command(nslock *c, const char *text, nslock_outcome *out, nslock_error *err)
+{
+    API_CALL(c, err, command(c, text, out, &e_));
+}
+
+static int set_namespace(nslock *c, const char *name, nslock_error *err)
 {
     const char *rest;
     if (usable(c, err) < 0 || nsl_client_check_word("namespace", name, err) < 0)
@@ -330,6 +548,11 @@ int nslock_namespace(nslock *c, const char *name, nslock_error *err)
     return 0;
 }
 
+int nslock_namespace(nslock *c, const char *name, nslock_error *err)
+{
+    API_CALL(c, err, set_namespace(c, name, &e_));
+}
+
 static int transaction(nslock *c, const char *text, int *level, nslock_error *err)
 {
     const char *rest;
@@ -343,6 +566,7 @@ static int transaction(nslock *c, const char *text, int *level, nslock_error *er
         return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                      "unexpected answer to %s from %s: 'OK %.60s'; "
                                      "connection closed", text, c->where, rest);
+    nsl_mirror_set_tlevel(&c->mirror, (unsigned)n);
     if (level)
         *level = (int)n;
     nsl_client_ok(err);
@@ -351,17 +575,40 @@ static int transaction(nslock *c, const char *text, int *level, nslock_error *er
 
 int nslock_tstart(nslock *c, int *level, nslock_error *err)
 {
-    return transaction(c, "TSTART", level, err);
+    API_CALL(c, err, transaction(c, "TSTART", level, &e_));
 }
 
 int nslock_tcommit(nslock *c, int *level, nslock_error *err)
 {
-    return transaction(c, "TCOMMIT", level, err);
+    API_CALL(c, err, transaction(c, "TCOMMIT", level, &e_));
 }
 
 int nslock_trollback(nslock *c, int one_level, int *level, nslock_error *err)
 {
-    return transaction(c, one_level ? "TROLLBACK 1" : "TROLLBACK", level, err);
+    API_CALL(c, err, transaction(c, one_level ? "TROLLBACK 1" : "TROLLBACK", level, &e_));
+}
+
+int nslock_tlevel(nslock *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int level = (int)c->mirror.tlevel;
+    pthread_mutex_unlock(&c->mu);
+    return level;
+}
+
+static int held_list(nslock *c, nslock_held **rows, size_t *count, nslock_error *err)
+{
+    *rows = NULL;
+    *count = 0;
+    if (nsl_mirror_list(&c->mirror, rows, count) < 0)
+        return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
+    nsl_client_ok(err);
+    return 0;
+}
+
+int nslock_held_list(nslock *c, nslock_held **rows, size_t *count, nslock_error *err)
+{
+    API_CALL(c, err, held_list(c, rows, count, &e_));
 }
 
 /* ---- multi-line answers ---------------------------------------------------------- */
@@ -379,6 +626,10 @@ static int read_data_header(nslock *c, double deadline, size_t *count, nslock_er
     uint64_t n;
     if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
         return -1;
+    /* "DATA n", maybe followed by words a newer server adds ("recovering 2") */
+    char *space = len > 5 ? strchr(line + 5, ' ') : NULL;
+    if (space)
+        *space = '\0';
     if (len > 5 && memcmp(line, "DATA ", 5) == 0 && nsl_client_parse_u64(line + 5, &n)
         && n <= SIZE_MAX / 64) {
         *count = (size_t)n;
@@ -499,8 +750,8 @@ static int fill_resolution(void *row, char **f)
     return 0;
 }
 
-int nslock_resolve(nslock *c, const char *name, nslock_resolution **rows, size_t *count,
-                   nslock_error *err)
+static int do_resolve(nslock *c, const char *name, nslock_resolution **rows, size_t *count,
+                      nslock_error *err)
 {
     *rows = NULL;
     *count = 0;
@@ -579,8 +830,8 @@ static int send_show(nslock *c, const nslock_show_filter *f, double *deadline,
     return nsl_client_send(c, *deadline, err);
 }
 
-int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
-                size_t *count, nslock_error *err)
+static int do_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
+                   size_t *count, nslock_error *err)
 {
     double deadline;
     *rows = NULL;
@@ -591,8 +842,8 @@ int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows
                      err);
 }
 
-int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
-                      nslock_error *err)
+static int do_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
+                         nslock_error *err)
 {
     double deadline;
     size_t n;
@@ -605,11 +856,16 @@ int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count
     return 0;
 }
 
-int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err)
+static int do_show_next(nslock *c, nslock_entry *row, nslock_error *err)
 {
     char *line, *fields[11];
     size_t len;
-    if (c == NULL || c->fd < 0)
+    if (c->show_cut) {
+        c->show_cut = false;
+        return nsl_client_fail(err, NSLOCK_E_IO, "the connection to %s was lost in the middle "
+                               "of SHOW (the session's locks were recovered)", c->where);
+    }
+    if (c->fd < 0)
         return usable(c, err);
     if (c->show_left == 0) {
         nsl_client_ok(err);
@@ -637,7 +893,7 @@ static int fill_stat(void *row, char **f)
     return nsl_client_parse_u64(f[1], &s->value) ? 0 : -1;
 }
 
-int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count, nslock_error *err)
+static int do_stats_list(nslock *c, nslock_stat **items, size_t *count, nslock_error *err)
 {
     *items = NULL;
     *count = 0;
@@ -653,7 +909,7 @@ int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count, nslock_erro
                      err);
 }
 
-int nslock_stats_get(nslock *c, nslock_stats *stats, nslock_error *err)
+static int do_stats_get(nslock *c, nslock_stats *stats, nslock_error *err)
 {
     static const struct {
         const char *key;
@@ -663,12 +919,14 @@ int nslock_stats_get(nslock *c, nslock_stats *stats, nslock_error *err)
         STAT_FIELD_(entries), STAT_FIELD_(max_entries), STAT_FIELD_(sessions),
         STAT_FIELD_(waiters), STAT_FIELD_(grants), STAT_FIELD_(escalations),
         STAT_FIELD_(deadlocks), STAT_FIELD_(timeouts), STAT_FIELD_(table_full_episodes),
+        STAT_FIELD_(epoch), STAT_FIELD_(recovering), STAT_FIELD_(recovery_awaited),
+        STAT_FIELD_(registry_syncs),
 #undef STAT_FIELD_
     };
     nslock_stat *items;
     size_t n;
     memset(stats, 0, sizeof *stats);
-    if (nslock_stats_list(c, &items, &n, err) < 0)
+    if (do_stats_list(c, &items, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -680,8 +938,8 @@ int nslock_stats_get(nslock *c, nslock_stats *stats, nslock_error *err)
 
 /* ---- remove ------------------------------------------------------------------- */
 
-int nslock_remove(nslock *c, const nslock_remove_filter *f, uint64_t *removed,
-                  nslock_error *err)
+static int do_remove(nslock *c, const nslock_remove_filter *f, uint64_t *removed,
+                     nslock_error *err)
 {
     const char *rest;
     uint64_t n;
@@ -716,4 +974,57 @@ int nslock_remove(nslock *c, const nslock_remove_filter *f, uint64_t *removed,
         *removed = n;
     nsl_client_ok(err);
     return 0;
+}
+
+/* ---- the public calls of the reading side ------------------------------------------ */
+
+int nslock_resolve(nslock *c, const char *name, nslock_resolution **rows, size_t *count,
+                   nslock_error *err)
+{
+    API_CALL(c, err, do_resolve(c, name, rows, count, &e_));
+}
+
+int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
+                size_t *count, nslock_error *err)
+{
+    API_CALL(c, err, do_show(c, filter, rows, count, &e_));
+}
+
+int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
+                      nslock_error *err)
+{
+    API_CALL(c, err, do_show_begin(c, filter, count, &e_));
+}
+
+/* Not sent again: the rows already read cannot be taken back. */
+int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err)
+{
+    if (c == NULL)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)");
+    pthread_mutex_lock(&c->mu);
+    int rc = do_show_next(c, row, err);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count, nslock_error *err)
+{
+    API_CALL(c, err, do_stats_list(c, items, count, &e_));
+}
+
+int nslock_stats_get(nslock *c, nslock_stats *stats, nslock_error *err)
+{
+    API_CALL(c, err, do_stats_get(c, stats, &e_));
+}
+
+/* REMOVE is not sent again after a recovery: the caller decides. */
+int nslock_remove(nslock *c, const nslock_remove_filter *f, uint64_t *removed,
+                  nslock_error *err)
+{
+    if (c == NULL)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)");
+    pthread_mutex_lock(&c->mu);
+    int rc = do_remove(c, f, removed, err);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* client/client_internal.h — what the files of libnslock share: conn.c
  * (sockets, buffered lines, deadlines, errors), text.c (request text) and
- * api.c (the API). Never included outside them. */
+ * api.c (the API), mirror.c (what the session holds) and recover.c
+ * (reconnect, reclaim, the keeper thread). Never included outside them. */
 #ifndef NSL_CLIENT_INTERNAL_H
 #define NSL_CLIENT_INTERNAL_H
 
@@ -8,12 +9,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
+#include "mapping/mapping.h"
 #include "nslock.h"
 
 #define NSL_CLIENT_DEFAULT_GRACE 10.0
 #define NSL_CLIENT_MAX_LINE (1u << 20)   /* longest answer line accepted */
 
+typedef struct nsl_mirror_entry nsl_mirror_entry;
+typedef struct nsl_mirror {
+    nsl_mirror_entry *map;      /* uthash by (namespace, canonical name) */
+    unsigned tlevel;
+} nsl_mirror;
+
 struct nslock {
+    pthread_mutex_t mu;         /* every call, and the keeper, hold it */
     int fd;                     /* -1 once the connection is closed */
     uint64_t session;
     double grace;               /* seconds; negative: forever */
@@ -25,6 +36,32 @@ struct nslock {
     size_t wlen, wcap;
     bool woverflow;             /* the request did not fit in memory */
     size_t show_left;           /* SHOW rows not yet read by nslock_show_next */
+    bool show_cut;              /* the connection was lost in the middle of them */
+
+    nsl_lock_command cmd;       /* the command being run, parsed */
+    nsl_mirror mirror;
+
+    /* restart recovery (recover.c) */
+    bool tcp;
+    char *token;                /* TCP: for reconnecting */
+    char client_name[64];
+    char default_ns[64];        /* the namespace a new session starts in */
+    uint64_t epoch;             /* 0: the server does not do recovery */
+    char secret[33];            /* hex, from HELLO */
+    double server_grace;        /* seconds the server waits for reclaims */
+    bool recovery;              /* recover lost connections (epoch != 0, not opted out) */
+    bool ever_held;             /* the server may have registered the session */
+    bool lost;                  /* locks lost, not yet acknowledged */
+    nslock_error lost_why;
+    nslock_lost_fn on_lost;
+    void *on_lost_arg;
+    nslock_reclaimed_fn on_reclaimed;
+    void *on_reclaimed_arg;
+    int keeper;                 /* NSLOCK_KEEPER_* */
+    bool keeper_running, closing;
+    pthread_t keeper_thread;
+    int wake[2];                /* tells the keeper the descriptor changed */
+    double last_io;             /* for keep-alives */
 };
 
 /* ---- errors (conn.c) ---- */
@@ -57,6 +94,39 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err);
  * c->rbuf), its '\n' (and a '\r' before it) replaced by '\0'. */
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err);
+
+/* ---- the mirror (mirror.c) ---- */
+
+void nsl_mirror_clear(nsl_mirror *m);
+size_t nsl_mirror_count(const nsl_mirror *m);
+void nsl_mirror_release_all(nsl_mirror *m);
+/* The answer to argument a of cmd (NULL: the bare LOCK), in namespace ns. */
+void nsl_mirror_apply(nsl_mirror *m, const char *ns, const nsl_lock_command *cmd,
+                      const nsl_lock_arg *a, nsl_code code, int test, uint64_t token);
+void nsl_mirror_set_tlevel(nsl_mirror *m, unsigned level);
+nsl_mirror_entry **nsl_mirror_sorted(const nsl_mirror *m, size_t *count);
+/* Appends the entry's RECLAIM line to c's request buffer. */
+void nsl_mirror_reclaim_line(const nsl_mirror_entry *e, nslock *c);
+int nsl_mirror_list(const nsl_mirror *m, nslock_held **rows, size_t *count);
+
+/* ---- recovery (recover.c) ---- */
+
+/* The connection is gone: reconnect, reclaim, or declare the locks lost.
+ * 0 when the session goes on (its locks reclaimed); -1 with err set (LOST,
+ * or IO when recovery is off). */
+int nsl_client_recover(nslock *c, nslock_error *err);
+/* Whether a failed call should recover: recovery is on and the connection
+ * was lost (err is IO, or the server said SHUTDOWN). */
+bool nsl_client_should_recover(const nslock *c, const nslock_error *err);
+/* Marks the locks lost, fires the callback, fills err. Returns -1. */
+int nsl_client_declare_lost(nslock *c, nslock_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int nsl_client_keeper_start(nslock *c, nslock_error *err);
+void nsl_client_keeper_stop(nslock *c);
+/* After the descriptor changed: the keeper watches the new one. */
+void nsl_client_keeper_wake(nslock *c);
+/* HELLO (and AUTH first over TCP) on a fresh connection. */
+int nsl_client_hello(nslock *c, nslock_error *err);
 
 /* ---- request text (text.c) ---- */
 

@@ -162,7 +162,10 @@ nslock *nsl_client_new(nslock_error *err)
         return NULL;
     }
     c->fd = -1;
+    c->wake[0] = c->wake[1] = -1;
     c->grace = NSL_CLIENT_DEFAULT_GRACE;
+    pthread_mutex_init(&c->mu, NULL);
+    nsl_lock_command_init(&c->cmd);
     c->rcap = 4096;
     c->rbuf = malloc(c->rcap);
     c->wcap = 256;
@@ -195,7 +198,8 @@ static int set_nonblocking(int fd)
 int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(c->where, sizeof c->where, "%s", path);
+    if (path != c->where)
+        snprintf(c->where, sizeof c->where, "%s", path);
     if (strlen(path) >= sizeof sa.sun_path)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT,
                                "socket path too long (%zu bytes, at most %zu): %s",
@@ -290,7 +294,8 @@ int nsl_client_open_tcp(nslock *c, const char *host_port, nslock_error *err)
 {
     char host[256];
     const char *port;
-    snprintf(c->where, sizeof c->where, "%s", host_port);
+    if (host_port != c->where)
+        snprintf(c->where, sizeof c->where, "%s", host_port);
     if (split_host_port(host_port, host, sizeof host, &port) < 0)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT,
                                "'%s' is not host:port or [address]:port", host_port);

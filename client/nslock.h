@@ -23,7 +23,16 @@
  * - Calls block. A call that waits for a lock gives up on the client side
  *   after its timeout plus a grace period (nslock_set_grace); a call that
  *   does not wait gives up after the grace period alone.
- * - A handle is used by one thread at a time.
+ * - A handle may be shared by threads: calls on it are serialised (a call
+ *   that waits for a lock holds the handle until it returns). The library's
+ *   own keeper thread (see "Restart recovery" below) also takes the handle.
+ * - Restart recovery (SPEC 8.5): the library mirrors what its session
+ *   holds. When the connection is lost (the server restarted, crashed or
+ *   stopped) it reconnects with back-off for up to the server's grace
+ *   period, reclaims every lock with its original token, and re-sends a
+ *   request that was cut off; the program notices nothing. If the locks
+ *   cannot be reclaimed, every call fails with LOST until the program calls
+ *   nslock_lost_clear(): the library never re-acquires a lost lock.
  */
 #ifndef NSLOCK_H
 #define NSLOCK_H
@@ -56,6 +65,9 @@ extern "C" {
     X(LIMIT,       7, "a limit was exceeded")                                 \
     X(SHUTDOWN,    8, "the server is stopping")                               \
     X(NOTFOUND,    9, "nothing matched")                                      \
+    X(LOST,       10, "the session's locks were lost (restart recovery failed)") \
+    X(CONFLICT,   11, "another session reclaimed a conflicting lock")        \
+    X(STANDBY,    12, "this server is a standby; the leader is elsewhere")   \
     X(UNKNOWN,    99, "an error code this library does not know")            \
     X(IO,        100, "the connection failed or was lost")                    \
     X(TIMEOUT,   101, "no answer within the timeout plus grace period")       \
@@ -101,6 +113,27 @@ NSLOCK_API int nslock_connect(nslock **out, const char *socket_path, const char 
  * a command line). */
 NSLOCK_API int nslock_connect_tcp(nslock **out, const char *host_port, const char *token,
                                   const char *client_name, nslock_error *err);
+
+/* Everything a connection can be given. Zero fields take the defaults. */
+typedef struct nslock_options {
+    const char *socket_path;     /* NULL: nslock_default_socket() */
+    const char *host_port;       /* TCP "host:port" instead of the Unix socket */
+    const char *token;           /* TCP: the server's shared token */
+    const char *client_name;     /* shown in the CLIENT column; no blanks */
+    int keeper;                  /* NSLOCK_KEEPER_THREAD or NSLOCK_KEEPER_NONE */
+    int no_recovery;             /* nonzero: a lost connection is an IO error, as
+                                    before restart recovery existed */
+} nslock_options;
+
+/* How the connection is watched while the program makes no call:
+ * THREAD, a thread of the library's own (as ZooKeeper's C client has);
+ * NONE, the program's own event loop watches nslock_fd() for input and
+ * calls nslock_process() when it is readable, and at least every second. */
+enum { NSLOCK_KEEPER_THREAD = 0, NSLOCK_KEEPER_NONE = 1 };
+
+/* Connects as the options say; nslock_connect() and nslock_connect_tcp()
+ * are this with a socket path or host:port and everything else default. */
+NSLOCK_API int nslock_open(nslock **out, const nslock_options *options, nslock_error *err);
 
 /* Ends the session (the server releases everything it holds) and frees the
  * handle. c may be NULL. */
@@ -233,6 +266,7 @@ NSLOCK_API int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err)
 typedef struct nslock_stats {
     uint64_t entries, max_entries, sessions, waiters, grants, escalations, deadlocks,
              timeouts, table_full_episodes;
+    uint64_t epoch, recovering, recovery_awaited, registry_syncs;
 } nslock_stats;
 
 /* STATS into the fields above (a counter the server does not report is 0). */
@@ -245,6 +279,53 @@ typedef struct nslock_stat {
 } nslock_stat;
 NSLOCK_API int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count,
                                  nslock_error *err);
+
+/* ---- restart recovery ------------------------------------------------------
+ * See the conventions at the top and docs/CLIENT.md. Callbacks run on the
+ * thread that noticed (the keeper thread, or the thread inside a call) with
+ * the handle held: they must not call into c. */
+
+/* The server's epoch from HELLO: it changes when the server restarts
+ * (0: the server does not do restart recovery). */
+NSLOCK_API uint64_t nslock_epoch(const nslock *c);
+
+/* 1 while the session's locks are lost and not yet acknowledged, else 0. */
+NSLOCK_API int nslock_is_lost(nslock *c);
+/* Acknowledges a loss: later calls work again, on a session that holds
+ * nothing. Returns 1 if there was a loss to acknowledge, else 0. */
+NSLOCK_API int nslock_lost_clear(nslock *c);
+
+typedef void (*nslock_lost_fn)(nslock *c, const nslock_error *why, void *arg);
+/* fn (NULL: none) is called once when the locks are lost. */
+NSLOCK_API void nslock_on_lost(nslock *c, nslock_lost_fn fn, void *arg);
+
+typedef void (*nslock_reclaimed_fn)(nslock *c, size_t locks, uint64_t epoch, void *arg);
+/* fn (NULL: none) is called after every successful recovery with the
+ * number of locks reclaimed (0 when there was nothing to reclaim). */
+NSLOCK_API void nslock_on_reclaimed(nslock *c, nslock_reclaimed_fn fn, void *arg);
+
+/* NSLOCK_KEEPER_NONE: the descriptor to watch for input (it changes after
+ * a reconnect: ask again after nslock_process), -1 when closed. */
+NSLOCK_API int nslock_fd(nslock *c);
+/* Does the keeper's work once: notices a lost connection and recovers
+ * (which may block up to the grace period), sends a keep-alive when due.
+ * -1 with LOST when the locks were lost. */
+NSLOCK_API int nslock_process(nslock *c, nslock_error *err);
+
+/* What the session holds, as the library mirrors it: one row per lock name
+ * and the namespace it was taken in (a name the server keeps in several
+ * databases is one row). Free with nslock_free(). */
+typedef struct nslock_held {
+    const char *namespace_name;  /* where it was taken */
+    const char *name;            /* canonical */
+    unsigned count[4];           /* exclusive, exclusive E, shared, shared E */
+    unsigned deferred[4];        /* of those, in the delock state */
+    uint64_t token;
+} nslock_held;
+NSLOCK_API int nslock_held_list(nslock *c, nslock_held **rows, size_t *count,
+                                nslock_error *err);
+/* The transaction level as the library mirrors it. */
+NSLOCK_API int nslock_tlevel(nslock *c);
 
 /* ---- administration ------------------------------------------------------- */
 

@@ -99,6 +99,8 @@ typedef struct nsl_config {
     char *admin_group;              /* server.admin_group or NULL */
     uint32_t max_pending;           /* server.max_pending: pipelined requests per session, default 1024 */
     uint32_t recovery_grace_s;      /* server.recovery_grace_s, default 10 */
+    char *state_dir;                /* server.state_dir or NULL (default chosen by server) */
+    uint32_t session_timeout_s;     /* server.session_timeout_s: silent TCP sessions, default 10 */
     nsl_pos listen_pos;
     nsl_pos token_file_pos;
 

@@ -558,6 +558,8 @@ static const field server_fields[] = {
     STRING(admin_group),
     NUMBER(max_pending, 1, 1048576),
     NUMBER(recovery_grace_s, 0, 3600),
+    STRING(state_dir),
+    NUMBER(session_timeout_s, 1, 3600),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -833,6 +835,7 @@ nsl_config *nsl_cfg_new(const char *file)
     cfg->max_session_entries = 1000000;
     cfg->max_pending = 1024;
     cfg->recovery_grace_s = 10;
+    cfg->session_timeout_s = 10;
     return cfg;
 }
 
@@ -962,6 +965,7 @@ void nsl_config_free(nsl_config *cfg)
     free(cfg->listen);
     free(cfg->token_file);
     free(cfg->admin_group);
+    free(cfg->state_dir);
     free(cfg->default_namespace);
     free(cfg->local_locks);
     free(cfg);

@@ -157,6 +157,14 @@ void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r)
     nsl_session_make_ready(s);
 }
 
+static bool takes_locks(const nsl_lock_command *cmd)
+{
+    for (size_t i = 0; i < cmd->arg_count; i++)
+        if (cmd->args[i].op != NSL_OP_REMOVE && cmd->args[i].item_count > 0)
+            return true;
+    return false;
+}
+
 static void req_lock(request *rq, size_t keyword_at)
 {
     nsl_session *s = rq->s;
@@ -165,6 +173,11 @@ static void req_lock(request *rq, size_t keyword_at)
     if (nsl_lock_command_parse(rq->line + keyword_at, rq->len - keyword_at, &srv->cmd,
                                &err) != NSL_OK) {
         out_parse_error(s, &err, keyword_at);
+        return;
+    }
+    if (!s->registered && takes_locks(&srv->cmd)) {
+        /* SPEC 8.5: no grant before the session is durable in the registry. */
+        nsl_recovery_register(s, rq->line, rq->len);
         return;
     }
     /* The engine may complete a queued command during this very call
@@ -179,6 +192,15 @@ static void req_lock(request *rq, size_t keyword_at)
 }
 
 /* ---- session requests ------------------------------------------------------------ */
+
+static void out_hex(nsl_session *s, const uint8_t *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        nsl_out_char(s, digits[bytes[i] >> 4]);
+        nsl_out_char(s, digits[bytes[i] & 15]);
+    }
+}
 
 static void req_hello(request *rq)
 {
@@ -217,6 +239,14 @@ static void req_hello(request *rq)
     nsl_out_u64(s, s->owner);
     nsl_out_str(s, " namespace ");
     nsl_out_str(s, ns->name);
+    nsl_out_str(s, " epoch ");
+    nsl_out_u64(s, srv->state.epoch);
+    nsl_out_str(s, " secret ");
+    out_hex(s, s->secret, sizeof s->secret);
+    nsl_out_str(s, " grace ");
+    nsl_out_u64(s, srv->cfg->recovery_grace_s);
+    if (nsl_recovery_active(srv))
+        nsl_out_str(s, " recovering 1");
     nsl_out_char(s, '\n');
 }
 
@@ -544,6 +574,10 @@ static void req_show(request *rq)
                           (int64_t)nsl_server_now(srv);
     nsl_out_str(s, "DATA ");
     nsl_out_u64(s, count);
+    if (nsl_recovery_active(srv)) {
+        nsl_out_str(s, " recovering ");
+        nsl_out_u64(s, nsl_recovery_awaited(srv));
+    }
     nsl_out_char(s, '\n');
     for (size_t i = 0; i < view.count; i++)
         if (row_pid_matches(srv, &view.rows[i], pid))
@@ -570,7 +604,8 @@ static void req_stats(request *rq)
         return;
     nsl_engine_stats st;
     nsl_engine_stats_get(s->srv->engine, &st);
-    nsl_out_str(s, "DATA 9\n");
+    nsl_server *srv = s->srv;
+    nsl_out_str(s, "DATA 13\n");
     stat_line(s, "entries", st.entries);
     stat_line(s, "max_entries", st.max_entries);
     stat_line(s, "sessions", st.owners);
@@ -580,6 +615,10 @@ static void req_stats(request *rq)
     stat_line(s, "deadlocks", st.deadlocks);
     stat_line(s, "timeouts", st.timeouts);
     stat_line(s, "table_full_episodes", st.table_full_episodes);
+    stat_line(s, "epoch", srv->state.epoch);
+    stat_line(s, "recovering", nsl_recovery_active(srv));
+    stat_line(s, "recovery_awaited", nsl_recovery_awaited(srv));
+    stat_line(s, "registry_syncs", srv->state.registry_syncs);
 }
 
 /* ---- REMOVE ----------------------------------------------------------------------------- */
@@ -815,6 +854,58 @@ static void req_remove(request *rq)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* RECLAIM SESSION ID SECRET [TLEVEL] | RECLAIM DONE | RECLAIM TOKEN ... (one lock) */
+static void req_reclaim(request *rq)
+{
+    nsl_session *s = rq->s;
+    const char *w;
+    size_t wlen, col;
+    size_t after_keyword = rq->pos;
+    if (!next_word(rq, &w, &wlen, &col)) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected SESSION, DONE or a lock to reclaim",
+                     rq->pos + 1);
+        return;
+    }
+    if (word_is(w, wlen, "DONE")) {
+        if (no_more_words(rq))
+            nsl_recovery_reclaim_done(s);
+        return;
+    }
+    if (!word_is(w, wlen, "SESSION")) {
+        const char *text;
+        size_t len;
+        rq->pos = after_keyword;
+        rest_of_line(rq, &text, &len, &col);
+        nsl_recovery_reclaim_lock(s, text, len, col);
+        return;
+    }
+    uint64_t id, tlevel = 0;
+    uint8_t secret[NSL_SECRET_BYTES];
+    if (!next_word(rq, &w, &wlen, &col) || !parse_u64(w, wlen, &id) || id == 0 || id > UINT32_MAX) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected RECLAIM SESSION ID SECRET [TLEVEL]", col);
+        return;
+    }
+    bool hex = next_word(rq, &w, &wlen, &col) && wlen == 2 * sizeof secret;
+    for (size_t i = 0; hex && i < wlen; i++) {
+        char c = w[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        hex = v >= 0;
+        if (hex)
+            secret[i / 2] = (uint8_t)(i % 2 ? (secret[i / 2] | v) : v << 4);
+    }
+    if (!hex) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: the secret is %zu hex digits", col,
+                     2 * sizeof secret);
+        return;
+    }
+    if (next_word(rq, &w, &wlen, &col) && (!parse_u64(w, wlen, &tlevel) || tlevel > 127)) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: a transaction level, 0 to 127", col);
+        return;
+    }
+    if (no_more_words(rq))
+        nsl_recovery_reclaim_session(s, (nsl_owner_id)id, secret, (unsigned)tlevel);
+}
+
 static void req_ping(request *rq)
 {
     nsl_out_str(rq->s, "OK PONG\n");
@@ -836,6 +927,7 @@ static const command commands[] = {
     {"NS", req_ns},           {"TSTART", req_tstart},       {"TCOMMIT", req_tcommit},
     {"TROLLBACK", req_trollback}, {"RESOLVE", req_resolve}, {"SHOW", req_show},
     {"STATS", req_stats},     {"REMOVE", req_remove},       {"QUIT", req_quit},
+    {"RECLAIM", req_reclaim},
 };
 
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)

@@ -98,7 +98,7 @@ void nsl_server_cover_tokens(nsl_server *srv)
 {
     nsl_engine_stats st;
     nsl_engine_stats_get(srv->engine, &st);
-    nsl_token_store_cover(&srv->tokens, st.last_token);
+    nsl_state_cover_tokens(&srv->state, st.last_token);
 }
 
 void nsl_server_settle(nsl_server *srv)
@@ -342,6 +342,8 @@ static void server_stop(nsl_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->timer, NULL);
     uv_close((uv_handle_t *)&srv->watch_timer, NULL);
+    if (uv_is_active((uv_handle_t *)&srv->commit_check))
+        uv_check_stop(&srv->commit_check);
 
     /* Answers first, then ends: ending one owner must not grant another's
      * request on the way out. */
@@ -393,8 +395,16 @@ static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
 static bool start(nsl_server *srv, const nsl_server_options *opt)
 {
     uint64_t first_token;
-    if (!choose_socket(srv, opt) || !clear_stale_socket(srv->socket_path) ||
-        !nsl_token_store_open(&srv->tokens, srv->socket_path, &first_token))
+    nsl_owner_id max_session;
+    char state_dir[4096];
+    if (!choose_socket(srv, opt) || !clear_stale_socket(srv->socket_path))
+        return false;
+    if (opt->state_dir || srv->cfg->state_dir)
+        snprintf(state_dir, sizeof state_dir, "%s", opt->state_dir ? opt->state_dir : srv->cfg->state_dir);
+    else
+        nsl_state_default_dir(srv->socket_path, state_dir, sizeof state_dir);
+    /* The epoch is raised and the registry read before anyone can connect. */
+    if (!nsl_recovery_start(srv, state_dir, &first_token, &max_session))
         return false;
 
     const nsl_config *cfg = srv->cfg;
@@ -405,12 +415,15 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
     eo.deadlock_check_ms = cfg->deadlock_check_ms;
     eo.max_owner_entries = cfg->max_session_entries;
     eo.first_token = first_token;
+    eo.first_owner = max_session;
     nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice};
     srv->engine = nsl_engine_new(&eo, srv->resolver, &cb, srv);
     if (!srv->engine) {
         nsl_log(NSL_LOG_ERROR, "cannot create the lock engine");
         return false;
     }
+    if (nsl_recovery_active(srv))
+        nsl_engine_hold_grants(srv->engine, true, nsl_server_now(srv));
 
     uv_timer_init(&srv->loop, &srv->timer);
     srv->timer.data = srv;
@@ -422,6 +435,9 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
     srv->sigterm.data = srv->sigint.data = srv;
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    /* Held since nsl_server_run began: a stop asked for during the start
+     * (the state directory, the registry) is served now, not lost. */
+    sigprocmask(SIG_SETMASK, &srv->startup_mask, NULL);
 
     if (!listen_unix(srv))
         return false;
@@ -455,6 +471,11 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     nsl_lock_command_init(&srv->cmd);
     /* A client that disconnects must cost an EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_BLOCK, &stops, &srv->startup_mask);
     int rc = uv_loop_init(&srv->loop);
     if (rc != 0) {
         nsl_log(NSL_LOG_ERROR, "cannot start the event loop: %s", uv_strerror(rc));
@@ -468,6 +489,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
         nsl_log(NSL_LOG_INFO, "stopped");
     } else {
         status = 1;
+        sigprocmask(SIG_SETMASK, &srv->startup_mask, NULL);
         if (srv->socket_bound)
             unlink(srv->socket_path);
         srv->stopping = true;
@@ -480,7 +502,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     if (srv->engine)
         nsl_engine_free(srv->engine);
     nsl_lock_command_free(&srv->cmd);
-    nsl_token_store_close(&srv->tokens);
+    nsl_recovery_free(srv);
     free(srv->auth_token);
     free(srv);
     return status;

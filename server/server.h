@@ -25,6 +25,7 @@ bool nsl_log_level_parse(const char *text, nsl_log_level *out);
 
 typedef struct nsl_server_options {
     const char *socket_path;     /* NULL: server.socket, else the default path */
+    const char *state_dir;       /* NULL: server.state_dir, else the default (SPEC 8.5) */
     nsl_log_level log_level;     /* NSL_LOG_INFO unless told otherwise */
 } nsl_server_options;
 

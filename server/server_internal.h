@@ -1,12 +1,14 @@
 /* server — private declarations shared by the server's files:
  * server.c (loop, listeners, signals, shutdown), session.c (connections,
  * framing, the pipelining queue, output), protocol.c (requests and
- * responses), tokens.c (the fencing-token mark), log.c, mtext.c.
+ * responses), recovery.c (registration and the recovery grace), state_dir.c
+ * (durable state, state.h), log.c, mtext.c.
  */
 #ifndef NSL_SERVER_INTERNAL_H
 #define NSL_SERVER_INTERNAL_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -14,6 +16,7 @@
 #include <uv.h>
 
 #include "server/server.h"
+#include "server/state.h"
 
 #define NSL_LINE_MAX       65536          /* request bytes, newline excluded */
 #define NSL_READ_CHUNK     65536          /* one read from a socket */
@@ -35,29 +38,11 @@ void nsl_log(nsl_log_level level, const char *fmt, ...)
  * strings written M-style: ^a("x"_$C(9)_"y"). snprintf-like. */
 size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap);
 
-/* ---- tokens.c --------------------------------------------------------------- */
-
-/* The fencing-token high-water mark, kept in <socket>.tokens: tokens up to
- * `reserved` may be handed out; the file always says at least that much,
- * so a restart (even after a crash) starts above every token ever sent. */
-typedef struct nsl_token_store {
-    char *path;
-    uint64_t reserved;
-    bool failing;            /* the last save failed (logged once) */
-} nsl_token_store;
-
-/* Reads the mark (0 when there is no file), reserves a block above it and
- * sets *first_token to the old mark. False (logged) when it cannot. */
-bool nsl_token_store_open(nsl_token_store *ts, const char *socket_path,
-                          uint64_t *first_token);
-/* Call before sending anything that may carry tokens up to last_token. */
-void nsl_token_store_cover(nsl_token_store *ts, uint64_t last_token);
-void nsl_token_store_close(nsl_token_store *ts);
-
 /* ---- sessions ---------------------------------------------------------------- */
 
 typedef struct nsl_server nsl_server;
 typedef struct nsl_session nsl_session;
+typedef struct nsl_recovery nsl_recovery;
 
 enum { ITEM_LINE, ITEM_TOO_LONG, ITEM_REJECTED };
 
@@ -99,6 +84,14 @@ struct nsl_session {
     uint64_t accepted_ms;            /* loop time of the accept */
     char client[NSL_CLIENT_NAME];
 
+    /* restart recovery (recovery.c) */
+    uint8_t secret[NSL_SECRET_BYTES];
+    bool registered;                 /* durable in the registry */
+    bool registering;                /* its first LOCK waits for the registry's fsync */
+    bool reclaiming;                 /* between RECLAIM SESSION and RECLAIM DONE */
+    char *held_line;                 /* that LOCK, run once registered */
+    size_t held_len;
+
     /* input: queued lines, then the partial line at [partial_off, in_len) */
     char *in;
     size_t in_len, in_cap, partial_off;
@@ -129,6 +122,7 @@ struct nsl_server {
     uv_tcp_t tcp_listener;
     bool unix_open, tcp_open;
     uv_signal_t sigterm, sigint;
+    sigset_t startup_mask;           /* the mask before start() held SIGTERM/SIGINT */
     uv_timer_t timer;
     uint64_t timer_due;              /* UINT64_MAX: not armed */
     uv_timer_t force_timer;
@@ -148,7 +142,11 @@ struct nsl_server {
     bool settling;
 
     bool stopping;
-    nsl_token_store tokens;
+    nsl_state state;
+    nsl_recovery *recovery;          /* NULL: not recovering */
+    nsl_session **registering;       /* waiting for the next registry batch */
+    size_t registering_count, registering_cap;
+    uv_check_t commit_check;         /* writes that batch once per loop turn */
     char readbuf[NSL_READ_CHUNK];
 };
 
@@ -180,6 +178,24 @@ void nsl_out_errf(nsl_session *s, nsl_code code, const char *fmt, ...)
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len);
 /* The engine's `done` for a queued LOCK of this session. */
 void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r);
+
+/* recovery.c */
+/* Opens the state directory; a non-empty registry starts recovery. */
+bool nsl_recovery_start(nsl_server *srv, const char *state_dir, uint64_t *first_token,
+                        nsl_owner_id *max_session);
+/* Holds s's first LOCK (line) until the session is durable in the registry. */
+void nsl_recovery_register(nsl_session *s, const char *line, size_t len);
+/* The session is going away. */
+void nsl_recovery_session_end(nsl_session *s);
+/* RECLAIM SESSION / RECLAIM ... / RECLAIM DONE (protocol.c parses the words). */
+void nsl_recovery_reclaim_session(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
+                                  unsigned tlevel);
+void nsl_recovery_reclaim_lock(nsl_session *s, const char *text, size_t len, size_t column);
+void nsl_recovery_reclaim_done(nsl_session *s);
+void nsl_recovery_new_secret(nsl_session *s);
+bool nsl_recovery_active(const nsl_server *srv);
+size_t nsl_recovery_awaited(const nsl_server *srv);
+void nsl_recovery_free(nsl_server *srv);
 
 /* server.c */
 uint64_t nsl_server_now(nsl_server *srv);

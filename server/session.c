@@ -437,7 +437,9 @@ static void deliver(nsl_session *s, uint8_t kind, const char *line, size_t len, 
             s->in_len = s->partial_off;
         return;
     }
-    if (s->q_lines >= s->srv->cfg->max_pending) {
+    /* A session waiting for its registration (a moment, not a lock) keeps
+     * everything; reading pauses at NSL_IN_HIGH as always. */
+    if (s->q_lines >= s->srv->cfg->max_pending && !s->registering) {
         if (in_partial)
             s->in_len = s->partial_off;
         nsl_item *last = s->q_count ? &s->q[s->q_head + s->q_count - 1] : NULL;
@@ -540,6 +542,8 @@ void nsl_session_make_ready(nsl_session *s)
 
 void nsl_session_refuse_queued(nsl_session *s)
 {
+    if (s->registering)
+        nsl_recovery_session_end(s);     /* its held LOCK is answered below */
     if (s->waiting) {
         s->waiting = false;
         nsl_out_err(s, NSL_SHUTDOWN, "server stopping");
@@ -635,6 +639,7 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
         peer_credentials(s);
         s->authenticated = true;
     }
+    nsl_recovery_new_secret(s);
     s->owner = nsl_engine_owner_new(srv->engine,
                                     nsl_registry_default_namespace(srv->reg)->id);
     HASH_ADD(hh, srv->by_owner, owner, sizeof s->owner, s);
@@ -661,6 +666,7 @@ void nsl_session_end(nsl_session *s, bool graceful)
         s->reading = false;
     }
     if (s->owner) {
+        nsl_recovery_session_end(s);
         HASH_DEL(srv->by_owner, s);
         /* SPEC 6.9: everything it holds or waits for goes now; waiters behind
          * it are served (their answers come through the engine's callback). */

@@ -11,9 +11,9 @@
 #define NSL_TESTS_SERVER_CLIENT_H
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -67,6 +67,7 @@ typedef struct tsrv {
     char sock[100];
     char config[128];
     char log[128];
+    char state[128];         /* the server's state directory */
     pid_t pid;
 } tsrv;
 
@@ -123,10 +124,24 @@ static inline pid_t ts_spawn(const tsrv *t)
         dup2(devnull, 0);
         dup2(devnull, 1);
         execl(NSL_BINARY, "nslock", "serve", "--config", t->config, "--socket", t->sock,
-              "--log-level", "debug", (char *)NULL);
+              "--state-dir", t->state, "--log-level", "debug", (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+/* A line of the server's log holds text. */
+static inline bool ts_log_contains(const tsrv *t, const char *text)
+{
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
 }
 
 /* Copies of the servers the running test started, for ts_teardown (a
@@ -181,6 +196,7 @@ static inline void ts_make_dir(tsrv *t)
     snprintf(t->sock, sizeof t->sock, "%s/s.sock", t->dir);
     snprintf(t->config, sizeof t->config, "%s/nslock.yaml", t->dir);
     snprintf(t->log, sizeof t->log, "%s/server.log", t->dir);
+    snprintf(t->state, sizeof t->state, "%s/state", t->dir);
 }
 
 /* The configuration, with extra lines as in TS_CONFIG_FORMAT (NULL: none). */
@@ -223,23 +239,21 @@ static inline int ts_stop(tsrv *t)
     return code;
 }
 
-/* The directory holds files only (socket, marks, configuration, log). */
+static inline int ts_remove_one(const char *path, const struct stat *sb, int flag,
+                                struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The directory and everything in it (socket, state, configuration, log). */
 static inline void ts_remove_dir(tsrv *t)
 {
-    DIR *d = opendir(t->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            char path[sizeof t->dir + 256 + 2];
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(path, sizeof path, "%.*s/%.255s", (int)(sizeof t->dir - 1), t->dir,
-                         e->d_name);
-                unlink(path);
-            }
-        }
-        closedir(d);
-    }
-    if (rmdir(t->dir) != 0)
+    nftw(t->dir, ts_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (access(t->dir, F_OK) == 0)
         fprintf(stderr, "could not remove %.*s\n", (int)(sizeof t->dir - 1), t->dir);
 }
 

@@ -308,7 +308,10 @@ static void test_command_text(void **state)
     (void)state;
     static const step script[] = {
         HELLO,
-        {"L +^a(\"x,y:z\"):1,-^b", "OK 1 5\n"},
+        /* a command of several arguments goes one argument a request, so
+         * that each answer tells what its argument did (the mirror) */
+        {"LOCK +^a(\"x,y:z\"):1", "OK 1 5\n"},
+        {"LOCK -^b", "OK\n"},
         {"LOCK", "OK\n"},
         {"lock -^a", "OK\n"},
     };
@@ -672,7 +675,8 @@ static void test_lock_gives_up_after_grace(void **state)
 static void test_command_gives_up_after_its_timeouts(void **state)
 {
     (void)state;
-    static const step script[] = {HELLO, {"LOCK +^a:0.02,-^b,+(^c,^d):0.03", HANG}};
+    static const step script[] = {HELLO, {"LOCK +^a:0.02", "OK 0\n"}, {"LOCK -^b", "OK\n"},
+                                  {"LOCK +(^c,^d):0.03", HANG}};
     nslock *c = connect_fake(script, NSTEPS(script));
     nslock_error err;
     nslock_set_grace(c, 0.02);

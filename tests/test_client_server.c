@@ -2,7 +2,7 @@
  * temporary directory, configured with the namespaces of SPEC 2. Where a
  * test needs a second session that waits while the test goes on, that
  * session is a raw socket speaking the protocol by hand. */
-#include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -87,7 +87,10 @@ static int start_server(void **state)
         int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0)
             dup2(fd, STDERR_FILENO);
-        execl(NSL_BINARY, NSL_BINARY, "serve", "--config", config_path, (char *)NULL);
+        char state_dir[160];
+        snprintf(state_dir, sizeof state_dir, "%s/state", dir);
+        execl(NSL_BINARY, NSL_BINARY, "serve", "--config", config_path, "--state-dir", state_dir,
+              (char *)NULL);
         _exit(127);
     }
     /* ready when a client gets through (bounded: a broken server fails here) */
@@ -108,6 +111,15 @@ static int start_server(void **state)
     return -1;
 }
 
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static int stop_server(void **state)
 {
     (void)state;
@@ -115,19 +127,8 @@ static int stop_server(void **state)
         kill(server_pid, SIGTERM);
         waitpid(server_pid, NULL, 0);
     }
-    /* the configuration, the log, the socket, the server's token file */
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    while (d && (ent = readdir(d)) != NULL) {
-        char path[400];
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
+    /* the configuration, the log, the socket, the server's state directory */
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
 
@@ -486,11 +487,16 @@ static void test_remove_and_close_release(void **state)
 }
 
 /* Last: stops the server under a waiting lock. */
+/* Without restart recovery (the library's no_recovery option) a stopping
+ * server's SHUTDOWN reaches the caller as it is; with it, the library
+ * would wait for the server to come back (test_client_recovery.c). */
 static void test_shutdown_answers_waiters(void **state)
 {
     (void)state;
-    nslock *a = open_session("holder", NULL);
+    nslock *a;
     nslock_error err;
+    nslock_options plain = {.socket_path = sock_path, .client_name = "holder", .no_recovery = 1};
+    assert_int_equal(nslock_open(&a, &plain, &err), 0);
     assert_int_equal(nslock_lock(a, "^z", 0, 0, NULL, &err), 0);
     fflush(NULL);
     pid_t child = fork();
@@ -498,7 +504,8 @@ static void test_shutdown_answers_waiters(void **state)
     if (child == 0) {
         /* the waiter: its exit status is the library's error code */
         nslock *w;
-        if (nslock_connect(&w, sock_path, "waiter", &err) < 0)
+        plain.client_name = "waiter";
+        if (nslock_open(&w, &plain, &err) < 0)
             _exit(200);
         int rc = nslock_lock(w, "^z", 0, NSLOCK_WAIT_FOREVER, NULL, &err);
         _exit(rc == 0 ? 201 : err.code);

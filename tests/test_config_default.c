@@ -45,6 +45,8 @@ static void test_struct_is_spec_default(void **state)
     assert_int_equal(cfg->max_session_entries, 1000000);
     assert_int_equal(cfg->max_pending, 1024);
     assert_int_equal(cfg->recovery_grace_s, 10);
+    assert_int_equal(cfg->session_timeout_s, 10);
+    assert_null(cfg->state_dir);
     nsl_config_free(cfg);
 }
 
@@ -73,6 +75,7 @@ static void test_yaml_loads_to_the_struct(void **state)
     assert_same_string(loaded->admin_group, built->admin_group);
     assert_int_equal(loaded->max_pending, built->max_pending);
     assert_int_equal(loaded->recovery_grace_s, built->recovery_grace_s);
+    assert_int_equal(loaded->session_timeout_s, built->session_timeout_s);
     assert_same_string(loaded->default_namespace, built->default_namespace);
     assert_same_string(loaded->local_locks, built->local_locks);
 

@@ -85,6 +85,8 @@ static const char spec_example[] =
     "  admin_group: nslockadm\n"
     "  max_pending: 64\n"
     "  recovery_grace_s: 0\n"
+    "  state_dir: /var/lib/nslock/test\n"
+    "  session_timeout_s: 30\n"
     "default_namespace: USER\n"
     "local_locks: USERDB\n"
     "databases:\n"
@@ -124,37 +126,39 @@ static void test_spec_example(void **state)
     assert_int_equal(c->token_file_pos.line, 9);
     assert_string_equal(c->admin_group, "nslockadm");
     assert_int_equal(c->max_pending, 64);
+    assert_string_equal(c->state_dir, "/var/lib/nslock/test");
+    assert_int_equal(c->session_timeout_s, 30);
     assert_int_equal(c->recovery_grace_s, 0);
     assert_string_equal(c->default_namespace, "USER");
-    assert_int_equal(c->default_namespace_pos.line, 13);
+    assert_int_equal(c->default_namespace_pos.line, 15);
     assert_int_equal(c->default_namespace_pos.col, 20);
     assert_string_equal(c->local_locks, "USERDB");
-    assert_int_equal(c->local_locks_pos.line, 14);
+    assert_int_equal(c->local_locks_pos.line, 16);
     assert_int_equal(c->local_locks_pos.col, 14);
 
     assert_int_equal(c->database_count, 3);
     assert_string_equal(c->databases[1].name, "ALPHADB");
     assert_string_equal(c->databases[1].directory, "/data/alpha");
-    assert_int_equal(c->databases[1].pos.line, 17);
+    assert_int_equal(c->databases[1].pos.line, 19);
     assert_int_equal(c->databases[1].pos.col, 3);
-    assert_int_equal(c->databases[1].directory_pos.line, 17);
+    assert_int_equal(c->databases[1].directory_pos.line, 19);
     assert_int_equal(c->databases[1].directory_pos.col, 25);
 
     assert_int_equal(c->namespace_count, 3);
     const nsl_cfg_namespace *beta = &c->namespaces[2];
     assert_string_equal(beta->name, "BETA");
-    assert_int_equal(beta->pos.line, 22);
+    assert_int_equal(beta->pos.line, 24);
     assert_string_equal(beta->globals, "BETADB");
-    assert_int_equal(beta->globals_pos.line, 23);
+    assert_int_equal(beta->globals_pos.line, 25);
     assert_int_equal(beta->globals_pos.col, 14);
     assert_int_equal(beta->map_count, 5);
     assert_string_equal(beta->map[0].rule, "Config");
     assert_string_equal(beta->map[2].rule, "Orders(1):(1000)");
     assert_string_equal(beta->map[3].rule, "Orders(\"A\"):(END)");
     assert_string_equal(beta->map[3].database, "USERDB");
-    assert_int_equal(beta->map[3].pos.line, 28);
+    assert_int_equal(beta->map[3].pos.line, 30);
     assert_int_equal(beta->map[3].pos.col, 7);
-    assert_int_equal(beta->map[3].database_pos.line, 28);
+    assert_int_equal(beta->map[3].database_pos.line, 30);
     assert_int_equal(beta->map[3].database_pos.col, 26);
     assert_string_equal(beta->map[4].rule, "Log*");
     assert_int_equal(c->namespaces[0].map_count, 0);
@@ -257,7 +261,7 @@ static void test_unknown_keys(void **state)
            "t.yaml:5:1: error: unknown top-level key `lock_tables` (expected lock_table, server, "
            "default_namespace, local_locks, databases or namespaces)\n"
            "t.yaml:6:23: error: unknown key `port` in server (expected socket, listen, token_file, "
-           "admin_group, max_pending or recovery_grace_s)\n"
+           "admin_group, max_pending, recovery_grace_s, state_dir or session_timeout_s)\n"
            "t.yaml:7:1: error: unknown top-level key `databases2` (expected lock_table, server, "
            "default_namespace, local_locks, databases or namespaces)\n");
     expect("databases:\n  A: { directory: /a, size: 3 }\n"

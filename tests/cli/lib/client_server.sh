@@ -37,6 +37,7 @@ lock_table:
   deadlock_check_ms: 100
 server:
   socket: $NSLOCK_SOCKET
+  state_dir: $TMP/state
 default_namespace: USER
 local_locks: USERDB
 databases:   # in name order: SHOW sorts by database, whether by name or by declaration
