@@ -61,6 +61,25 @@ static void session_record(const nsl_session *s, nsl_registered *rec)
 
 static void on_commit_check(uv_check_t *h);
 
+/* The log holds a record per session that ever registered and one per
+ * session that left: rewritten with the live ones once it is mostly dead
+ * weight (never while recovering: the old sessions are awaited). */
+static void maybe_compact(nsl_server *srv)
+{
+    nsl_state *st = &srv->state;
+    if (srv->recovery || st->registry_lines < 4096 || st->registry_lines < 4 * srv->registered_count)
+        return;
+    nsl_registered *recs = malloc((srv->registered_count + 1) * sizeof *recs);
+    if (!recs)
+        abort();
+    size_t n = 0;
+    for (nsl_session *s = srv->sessions; s; s = s->next)
+        if (s->registered && !s->ended && n < srv->registered_count)
+            session_record(s, &recs[n++]);
+    nsl_state_rewrite_registry(st, recs, n);
+    free(recs);
+}
+
 void nsl_recovery_register(nsl_session *s, const char *line, size_t len)
 {
     nsl_server *srv = s->srv;
@@ -127,6 +146,7 @@ static void on_commit_check(uv_check_t *h)
         if (!s->ended) {
             if (ok) {
                 s->registered = true;
+                srv->registered_count++;
                 nsl_protocol_handle(s, line, len);
             } else {
                 nsl_out_errf(s, NSL_IO, "the session cannot be registered in the state "
@@ -274,8 +294,13 @@ void nsl_recovery_session_end(nsl_session *s)
         forget_registering(s);
     /* A stopping server keeps its registry: after a restart (a deploy) the
      * sessions reclaim what they held. */
-    if (s->registered && !srv->stopping)
-        nsl_state_unregister(&srv->state, s->owner);
+    if (s->registered) {
+        srv->registered_count--;
+        if (!srv->stopping) {
+            nsl_state_unregister(&srv->state, s->owner);
+            maybe_compact(srv);
+        }
+    }
     s->registered = false;
     nsl_recovery *r = srv->recovery;
     if (!r || !s->reclaiming)
@@ -341,6 +366,7 @@ void nsl_recovery_reclaim_session(nsl_session *s, nsl_owner_id id, const uint8_t
     HASH_ADD(hh, srv->by_owner, owner, sizeof s->owner, s);
     memcpy(s->secret, secret, NSL_SECRET_BYTES);
     s->registered = true;            /* it is in the registry already */
+    srv->registered_count++;
     s->reclaiming = true;
     a->by = s;
     for (unsigned i = 0; i < tlevel; i++)

@@ -144,6 +144,7 @@ struct nsl_server {
     bool stopping;
     nsl_state state;
     nsl_recovery *recovery;          /* NULL: not recovering */
+    size_t registered_count;         /* live sessions durable in the registry */
     nsl_session **registering;       /* waiting for the next registry batch */
     size_t registering_count, registering_cap;
     uv_check_t commit_check;         /* writes that batch once per loop turn */

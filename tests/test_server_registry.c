@@ -91,11 +91,60 @@ static void kills_while_registering(void **state)
     ts_finish(&t);
 }
 
+/* Sessions come and go: the registry log is compacted, not grown forever. */
+static void registry_stays_small(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 60, AT_ONCE = 100 };
+    tsrv t;
+    ts_start(&t);
+    tcl *keep = cl_open(&t);
+    cl_granted(cl_req(keep, "LOCK +^kept"));
+    static tcl *c[AT_ONCE];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < AT_ONCE; i++) {
+            c[i] = cl_open(&t);
+            cl_send(c[i], "LOCK +^churn\nLOCK -^churn\n");
+        }
+        for (int i = 0; i < AT_ONCE; i++) {
+            cl_line(c[i]);
+            cl_line(c[i]);
+            cl_close(c[i]);
+        }
+    }
+    char path[200];
+    snprintf(path, sizeof path, "%s/registry", t.state);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    printf("# %d sessions came and went; the registry is %lld bytes\n", ROUNDS * AT_ONCE,
+           (long long)st.st_size);
+    /* without compaction: two records a session, ~70 bytes each */
+    assert_true(st.st_size < 4 * 4096 * 80);
+    assert_true(st.st_size < (off_t)ROUNDS * AT_ONCE * 70);
+    /* and the one that still holds is in it: a crash keeps its lock (once
+     * the server has seen the others go) */
+    tcl *obs = cl_open(&t);
+    for (long deadline = ts_now_ms() + 10000; cl_stat(obs, "sessions") > 2;)
+        if (ts_now_ms() > deadline)
+            fail_msg("the closed sessions did not end");
+    cl_close(obs);
+    kill(t.pid, SIGKILL);
+    waitpid(t.pid, NULL, 0);
+    ts_launch(&t);
+    obs = cl_open(&t);
+    assert_int_equal(cl_stat(obs, "recovering"), 1);
+    assert_int_equal(cl_stat(obs, "recovery_awaited"), 1);
+    cl_close(obs);
+    cl_close(keep);
+    ts_finish(&t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(kills_while_registering, ts_teardown),
+        cmocka_unit_test_teardown(registry_stays_small, ts_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
