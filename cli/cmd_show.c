@@ -160,6 +160,11 @@ int nsl_cmd_show(int argc, char **argv)
         nsl_cli_report("show", &err);
         status = nsl_cli_exit_status(&err);
     } else {
+        long long awaited = nslock_recovering(c);
+        if (awaited >= 0)
+            fprintf(stderr, "nslock: show: the server is recovering after a restart: it waits "
+                    "for %lld session%s to reclaim their locks before granting new ones\n",
+                    awaited, awaited == 1 ? "" : "s");
         status = nsl_cli_print_entries("show", rows, count, &topts) ? NSL_EXIT_OK : NSL_EXIT_USAGE;
         nslock_free(rows);
     }

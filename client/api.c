@@ -276,6 +276,7 @@ static int usable(nslock *c, nslock_error *err)
         if ((c) == NULL)                                                              \
             return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)"); \
         nslock_error e_;                                                              \
+        nsl_client_ok(&e_);                                                           \
         pthread_mutex_lock(&(c)->mu);                                                 \
         int rc_;                                                                      \
         while ((rc_ = (body)) < 0 && nsl_client_should_recover(c, &e_) &&             \
@@ -588,6 +589,14 @@ int nslock_trollback(nslock *c, int one_level, int *level, nslock_error *err)
     API_CALL(c, err, transaction(c, one_level ? "TROLLBACK 1" : "TROLLBACK", level, &e_));
 }
 
+long long nslock_recovering(nslock *c)
+{
+    pthread_mutex_lock(&c->mu);
+    long long awaited = c->awaited;
+    pthread_mutex_unlock(&c->mu);
+    return awaited;
+}
+
 int nslock_tlevel(nslock *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -626,10 +635,15 @@ static int read_data_header(nslock *c, double deadline, size_t *count, nslock_er
     uint64_t n;
     if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
         return -1;
-    /* "DATA n", maybe followed by words a newer server adds ("recovering 2") */
+    /* "DATA n", maybe followed by words ("recovering 2" after a restart) */
     char *space = len > 5 ? strchr(line + 5, ' ') : NULL;
-    if (space)
+    c->awaited = -1;
+    if (space) {
         *space = '\0';
+        unsigned long long awaited;
+        if (sscanf(space + 1, "recovering %llu", &awaited) == 1)
+            c->awaited = (long long)awaited;
+    }
     if (len > 5 && memcmp(line, "DATA ", 5) == 0 && nsl_client_parse_u64(line + 5, &n)
         && n <= SIZE_MAX / 64) {
         *count = (size_t)n;

@@ -37,6 +37,7 @@ struct nslock {
     bool woverflow;             /* the request did not fit in memory */
     size_t show_left;           /* SHOW rows not yet read by nslock_show_next */
     bool show_cut;              /* the connection was lost in the middle of them */
+    long long awaited;          /* the last SHOW: sessions a recovering server awaits, or -1 */
 
     nsl_lock_command cmd;       /* the command being run, parsed */
     nsl_mirror mirror;

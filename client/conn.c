@@ -163,6 +163,7 @@ nslock *nsl_client_new(nslock_error *err)
     }
     c->fd = -1;
     c->wake[0] = c->wake[1] = -1;
+    c->awaited = -1;
     c->grace = NSL_CLIENT_DEFAULT_GRACE;
     pthread_mutex_init(&c->mu, NULL);
     nsl_lock_command_init(&c->cmd);

@@ -324,6 +324,11 @@ typedef struct nslock_held {
 } nslock_held;
 NSLOCK_API int nslock_held_list(nslock *c, nslock_held **rows, size_t *count,
                                 nslock_error *err);
+/* What the last nslock_show / nslock_show_begin said of the server: -1 when
+ * it was serving normally, else the number of sessions a restarted server
+ * still waits for before it grants anything new. */
+NSLOCK_API long long nslock_recovering(nslock *c);
+
 /* The transaction level as the library mirrors it. */
 NSLOCK_API int nslock_tlevel(nslock *c);
 

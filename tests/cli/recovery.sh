@@ -60,6 +60,13 @@ wait "$long"
 status=$?
 [ "$status" -eq 3 ] || fail "nslock lock exited $status when its locks were lost, expected 3"
 grep -q 'the locks were lost' "$TMP/long.err" || fail "message: $(cat "$TMP/long.err")"
+# Started again, it waits (1 s) for the sessions that are gone: show and
+# stats say so.
 restart
+"$NSLOCK" stats >"$TMP/stats.out" 2>&1
+"$NSLOCK" show >/dev/null 2>"$TMP/show.err"
+grep -q '^recovering *1$' "$TMP/stats.out" || fail "stats while recovering: $(cat "$TMP/stats.out")"
+grep -q 'the server is recovering after a restart: it waits for [0-9]* session' "$TMP/show.err" ||
+    fail "show while recovering: $(cat "$TMP/show.err")"
 echo QUIT >&3
 exit 0
