@@ -160,6 +160,8 @@ static int reclaim(nslock *c, uint64_t session, const char *secret, double deadl
     if (exchange(c, deadline, &rest, err) < 0) {
         if (c->fd < 0)
             return -1;            /* the connection failed: try again */
+        if (!nsl_mirror_count(&c->mirror) && !tlevel)
+            return 0;             /* nothing to lose: go on as the new session */
         return nsl_client_declare_lost(c, err, err->code == NSLOCK_E_PROTECT ? NSLOCK_E_PROTECT
                                                                               : NSLOCK_E_LOST,
                                        "the server at %s (epoch %llu) would not give session %llu "
