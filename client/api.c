@@ -83,6 +83,7 @@ static int parse_hello(nslock *c, const char *rest, nslock_error *err)
                                      c->where, version, NSLOCK_PROTOCOL_VERSION);
     c->session = session;
     c->epoch = 0;
+    c->server_timeout = 0;
     const char *p = rest + used;
     int n;
     while (sscanf(p, "%31s %79s%n", key, value, &n) == 2) {
@@ -95,6 +96,8 @@ static int parse_hello(nslock *c, const char *rest, nslock_error *err)
             snprintf(c->secret, sizeof c->secret, "%.*s", (int)sizeof c->secret - 1, value);
         } else if (strcmp(key, "grace") == 0) {
             c->server_grace = strtod(value, NULL);
+        } else if (strcmp(key, "timeout") == 0) {
+            c->server_timeout = strtod(value, NULL);
         }
         p += n;
     }

@@ -50,6 +50,7 @@ struct nslock {
     uint64_t epoch;             /* 0: the server does not do recovery */
     char secret[33];            /* hex, from HELLO */
     double server_grace;        /* seconds the server waits for reclaims */
+    double server_timeout;      /* TCP: seconds of silence that end a session (0: none) */
     bool recovery;              /* recover lost connections (epoch != 0, not opted out) */
     bool ever_held;             /* the server may have registered the session */
     bool lost;                  /* locks lost, not yet acknowledged */

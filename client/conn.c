@@ -334,6 +334,7 @@ static int io_failure(nslock *c, nslock_error *err, const char *what, int e)
 int nsl_client_send(nslock *c, double deadline, nslock_error *err)
 {
     size_t done = 0;
+    c->last_io = nsl_client_now();
     while (done < c->wlen) {
         ssize_t n = send(c->fd, c->wbuf + done, c->wlen - done, MSG_NOSIGNAL);
         if (n > 0) {

@@ -303,19 +303,48 @@ static bool hung_up(int fd, int timeout_ms, int wake_fd)
     return n > 0 && (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+/* Over TCP a server ends a session it has not heard from for its timeout:
+ * an idle handle says PING after a third of it. -1: no keep-alive due. */
+static int keepalive_ms(const nslock *c)
+{
+    if (!c->tcp || c->server_timeout <= 0 || c->fd < 0 || c->lost)
+        return -1;
+    double left = c->last_io + c->server_timeout / 3 - nsl_client_now();
+    return left <= 0 ? 0 : (int)(left * 1000) + 1;
+}
+
+/* The keep-alive itself, with the handle held and no call in progress. */
+static void keepalive(nslock *c)
+{
+    if (keepalive_ms(c) != 0)
+        return;
+    nslock_error err;
+    const char *rest;
+    nsl_client_req_reset(c);
+    nsl_client_req_str(c, "PING");
+    if (exchange(c, nsl_client_deadline(c, 0), &rest, &err) < 0 &&
+        nsl_client_should_recover(c, &err))
+        nsl_client_recover(c, &err);
+}
+
 static void *keeper_main(void *arg)
 {
     nslock *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->closing) {
         int fd = c->lost ? -1 : c->fd;
+        int timeout = keepalive_ms(c);
         pthread_mutex_unlock(&c->mu);
         /* Only hang-ups, never input: answers belong to the calls. */
-        bool gone = hung_up(fd, -1, c->wake[0]);
+        bool gone = hung_up(fd, timeout, c->wake[0]);
         pthread_mutex_lock(&c->mu);
-        if (gone && !c->closing && !c->lost && c->fd == fd && fd >= 0) {
+        if (c->closing || c->lost || c->fd != fd || fd < 0)
+            continue;
+        if (gone) {
             nslock_error ignore;
             nsl_client_recover(c, &ignore);
+        } else if (c->show_left == 0) {
+            keepalive(c);          /* not in the middle of a SHOW's rows */
         }
     }
     pthread_mutex_unlock(&c->mu);
@@ -426,6 +455,8 @@ int nslock_process(nslock *c, nslock_error *err)
         if (err)
             *err = e;
     } else {
+        if (c->show_left == 0)
+            keepalive(c);
         nsl_client_ok(err);
     }
     pthread_mutex_unlock(&c->mu);

@@ -245,6 +245,10 @@ static void req_hello(request *rq)
     out_hex(s, s->secret, sizeof s->secret);
     nsl_out_str(s, " grace ");
     nsl_out_u64(s, srv->cfg->recovery_grace_s);
+    if (s->tcp) {
+        nsl_out_str(s, " timeout ");
+        nsl_out_u64(s, srv->cfg->session_timeout_s);
+    }
     if (nsl_recovery_active(srv))
         nsl_out_str(s, " recovering 1");
     nsl_out_char(s, '\n');

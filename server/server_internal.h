@@ -82,6 +82,7 @@ struct nsl_session {
     gid_t gid;
     long pid;                        /* 0: unknown */
     uint64_t accepted_ms;            /* loop time of the accept */
+    uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
 
     /* restart recovery (recovery.c) */

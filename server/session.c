@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE     /* struct ucred */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,7 +145,10 @@ static bool overloaded(const nsl_session *s)
  * A session whose reading is paused would not see its client go away: the
  * EOF waits unread behind the data. A TCP session must authenticate within
  * AUTH_DEADLINE_MS, or it holds a session and its buffers for nothing. A
- * timer looks at both kinds twice a second while there are any. */
+ * TCP session with nothing in progress that has sent nothing for
+ * server.session_timeout_s is gone (its client pings when idle), even if
+ * no FIN or RST ever came. A timer looks at these sessions twice a second
+ * while there are any. */
 
 enum { WATCH_MS = 500, AUTH_DEADLINE_MS = 10000 };
 
@@ -166,6 +170,17 @@ static void on_watch_timer(uv_timer_t *t)
         next = s->next;
         if (s->ended || s->handle_closing)
             continue;
+        if (s->tcp && s->authenticated) {
+            uint64_t silent = now - s->last_input_ms;
+            if (!s->waiting && !s->q_count &&
+                silent >= (uint64_t)srv->cfg->session_timeout_s * 1000) {
+                nsl_log(NSL_LOG_INFO, "session %u (%s): nothing heard for %" PRIu64 " ms over "
+                        "TCP; ended", s->owner, s->client[0] ? s->client : "-", silent);
+                nsl_session_end(s, false);
+                continue;
+            }
+            again = true;
+        }
         if (!s->authenticated) {
             if (now - s->accepted_ms >= AUTH_DEADLINE_MS) {
                 nsl_log(NSL_LOG_INFO, "session %u: no AUTH within %d s; closing", s->owner,
@@ -573,6 +588,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         /* After EOF the peer may still read what it is owed (a half close). */
         nsl_session_end(s, nread == UV_EOF);
     } else {
+        s->last_input_ms = uv_now(&s->srv->loop);
         input(s, s->srv->readbuf, (size_t)nread);
         update_reading(s);
     }
@@ -630,11 +646,11 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
         free(s);
         return;
     }
-    s->accepted_ms = uv_now(&srv->loop);
+    s->accepted_ms = s->last_input_ms = uv_now(&srv->loop);
     if (tcp) {
         uv_tcp_nodelay(&s->h.tcp, 1);
         uv_tcp_keepalive(&s->h.tcp, 1, 60);   /* notice peers lost to the network */
-        watch(srv);                            /* the AUTH deadline */
+        watch(srv);                            /* the AUTH deadline, then silence */
     } else {
         peer_credentials(s);
         s->authenticated = true;

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include "client/nslock.h"
 #include "server_client.h"
 
 /* The inodes of the server's sockets that appear in /proc/net/tcp or tcp6:
@@ -274,6 +275,58 @@ static void admin_removes_any(void **state)
     ts_finish(&t);
 }
 
+/* A TCP session that goes silent (no FIN, no RST: a dead network) is
+ * ended after server.session_timeout_s and its locks released; libnslock's
+ * keeper pings an idle TCP handle, so it keeps its session and its lock. */
+static void silent_tcp_session_ends(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    int port = free_port();
+    char token_path[160], server[400], host_port[32];
+    snprintf(token_path, sizeof token_path, "%s/token", t.dir);
+    ts_write_file(token_path, "s3cret-token\n", 0600);
+    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n"
+             "  session_timeout_s: 1\n", port, token_path);
+    ts_write_config(&t, NULL, server);
+    ts_launch(&t);
+
+    nslock *lib;
+    nslock_error err;
+    snprintf(host_port, sizeof host_port, "127.0.0.1:%d", port);
+    if (nslock_connect_tcp(&lib, host_port, "s3cret-token", "pinger", &err) < 0)
+        fail_msg("connect: %s %s", err.name, err.message);
+    nslock_outcome got;
+    assert_int_equal(nslock_lock(lib, "^kept", 0, 0, &got, &err), 0);
+    assert_int_equal(got.test, 1);
+
+    tcl *c = tcp_client(port);
+    assert_string_equal(cl_req(c, "AUTH s3cret-token"), "OK");
+    assert_true(strstr(cl_req(c, "HELLO name=mute"), " timeout 1") != NULL);
+    cl_granted(cl_req(c, "LOCK +^mute"));
+    /* a waiting request is not silence */
+    tcl *w = tcp_client(port);
+    assert_string_equal(cl_req(w, "AUTH s3cret-token"), "OK");
+    cl_send(w, "LOCK +^mute:4\n");
+    long start = ts_now_ms();
+    assert_true(cl_closed(c, 5000));               /* then says nothing */
+    long took = ts_now_ms() - start;
+    printf("# a silent TCP session ended after %ld ms\n", took);
+    assert_true(took >= 700);
+    assert_true(ts_log_contains(&t, "nothing heard for"));
+    cl_granted(cl_line(w));                        /* its lock went to the waiter */
+    /* meanwhile the idle library handle kept its session (it pinged) */
+    tcl *local = cl_open(&t);
+    assert_string_equal(cl_req(local, "LOCK +^kept:0"), "OK 0");
+    assert_int_equal(nslock_ping(lib, &err), 0);
+    cl_close(local);
+    cl_close(c);
+    cl_close(w);
+    nslock_close(lib);
+    ts_finish(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +334,7 @@ int main(void)
         ts_test(tcp_needs_the_token),
         ts_test(remove_needs_admin),
         ts_test(admin_removes_any),
+        ts_test(silent_tcp_session_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
