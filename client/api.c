@@ -36,6 +36,7 @@ static int expect_ok(nslock *c, double deadline, const char **rest, nslock_error
     size_t len;
     if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
         return -1;
+    c->answers++;
     if (len >= 2 && line[0] == 'O' && line[1] == 'K' && (line[2] == '\0' || line[2] == ' ')) {
         *rest = line[2] ? line + 3 : line + 2;
         return 0;
@@ -638,6 +639,7 @@ static int read_data_header(nslock *c, double deadline, size_t *count, nslock_er
     uint64_t n;
     if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
         return -1;
+    c->answers++;
     /* "DATA n", maybe followed by words ("recovering 2" after a restart) */
     char *space = len > 5 ? strchr(line + 5, ' ') : NULL;
     c->awaited = -1;

@@ -26,6 +26,7 @@ typedef struct nsl_mirror {
 struct nslock {
     pthread_mutex_t mu;         /* every call, and the keeper, hold it */
     int fd;                     /* -1 once the connection is closed */
+    uint64_t connection;        /* counts connects: a new socket may reuse fd's number */
     uint64_t session;
     double grace;               /* seconds; negative: forever */
     char where[160];            /* socket path or host:port, for messages */
@@ -64,6 +65,11 @@ struct nslock {
     pthread_t keeper_thread;
     int wake[2];                /* tells the keeper the descriptor changed */
     double last_io;             /* for keep-alives */
+    /* TCP: resuming a live session over a new connection (RESUME) */
+    uint64_t answers;           /* answers read on this session's connections */
+    uint64_t resume_pending;    /* requests the server had when resumed: not sent again */
+    bool have_replay;           /* the server sent the last answer again: read it first */
+    char replay[100];
 };
 
 /* ---- errors (conn.c) ---- */

@@ -229,6 +229,8 @@ int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
         return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", path, strerror(e));
     }
     c->fd = fd;
+    c->connection++;
+    c->answers = 0;
     return 0;
 }
 
@@ -317,6 +319,8 @@ int nsl_client_open_tcp(nslock *c, const char *host_port, nslock_error *err)
         return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", host_port,
                                strerror(e));
     c->fd = fd;
+    c->connection++;
+    c->answers = 0;
     return 0;
 }
 
@@ -335,6 +339,10 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err)
 {
     size_t done = 0;
     c->last_io = nsl_client_now();
+    if (c->resume_pending) {     /* the resumed session has it already */
+        c->resume_pending--;
+        return 0;
+    }
     while (done < c->wlen) {
         ssize_t n = send(c->fd, c->wbuf + done, c->wlen - done, MSG_NOSIGNAL);
         if (n > 0) {
@@ -352,6 +360,12 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err)
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err)
 {
+    if (c->have_replay) {        /* an answer the server sent again on RESUME */
+        c->have_replay = false;
+        *line = c->replay;
+        *len = strlen(c->replay);
+        return 0;
+    }
     size_t scanned = c->rpos;
     for (;;) {
         char *nl = memchr(c->rbuf + scanned, '\n', c->rlen - scanned);

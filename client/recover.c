@@ -75,6 +75,7 @@ static int exchange(nslock *c, double deadline, const char **rest, nslock_error 
     if (nsl_client_req_end(c, err) < 0 || nsl_client_send(c, deadline, err) < 0 ||
         nsl_client_read_line(c, deadline, &line, &len, err) < 0)
         return -1;
+    c->answers++;
     if (len >= 2 && line[0] == 'O' && line[1] == 'K') {
         *rest = line[2] ? line + 3 : line + 2;
         return 0;
@@ -114,6 +115,7 @@ static int send_reclaims(nslock *c, nsl_mirror_entry **v, size_t n, double deadl
                 *err = io;
                 return -1;
             }
+            c->answers++;
             if (strcmp(line, "OK") == 0)
                 continue;
             if (status == 0) {
@@ -202,6 +204,46 @@ static int reclaim(nslock *c, uint64_t session, const char *secret, double deadl
     return (int)n;
 }
 
+/* RESUME over a fresh connection: 0 when the session goes on here (and
+ * what the server still had, or sent again, is set up for the call that
+ * was cut off), -1 with err otherwise (the connection closed: retry). */
+static int resume(nslock *c, uint64_t session, const char *secret, uint64_t answers,
+                  nslock_error *err)
+{
+    const char *rest;
+    nsl_client_req_reset(c);
+    nsl_client_req_fmt(c, "RESUME %llu %s %llu", (unsigned long long)session, secret,
+                       (unsigned long long)answers);
+    double deadline = nsl_client_deadline(c, 0);
+    if (exchange(c, deadline, &rest, err) < 0)
+        return -1;
+    /* "resumed ID [pending N] [replay]" */
+    unsigned long long id, pending = 0;
+    if (sscanf(rest, "resumed %llu", &id) != 1 || id != session) {
+        nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL, "unexpected answer to RESUME: '%.60s'",
+                              rest);
+        return -1;
+    }
+    const char *p = strstr(rest, " pending ");
+    if (p)
+        pending = strtoull(p + 9, NULL, 10);
+    bool replay = strstr(rest, " replay") != NULL;
+    c->session = session;
+    snprintf(c->secret, sizeof c->secret, "%s", secret);
+    c->answers = answers;
+    /* neither what the server still has nor what it answers again is sent again */
+    c->resume_pending = pending + (replay ? 1 : 0);
+    if (replay) {
+        char *line;
+        size_t len;
+        if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
+            return -1;
+        snprintf(c->replay, sizeof c->replay, "%.*s", (int)(len < sizeof c->replay ? len : sizeof c->replay - 1), line);
+        c->have_replay = true;
+    }
+    return 0;
+}
+
 int nsl_client_recover(nslock *c, nslock_error *err)
 {
     if (c->lost) {
@@ -213,7 +255,7 @@ int nsl_client_recover(nslock *c, nslock_error *err)
     if (c->show_left)
         c->show_cut = true;
     nsl_client_close_fd(c);
-    uint64_t old_epoch = c->epoch, session = c->session;
+    uint64_t old_epoch = c->epoch, session = c->session, answers = c->answers;
     char secret[sizeof c->secret], ns[sizeof c->ns];
     memcpy(secret, c->secret, sizeof secret);
     memcpy(ns, c->ns, sizeof ns);
@@ -224,7 +266,23 @@ int nsl_client_recover(nslock *c, nslock_error *err)
     for (;;) {
         nslock_error why;
         int rc = nsl_client_hello(c, &why);
-        if (rc == 0 && c->epoch == old_epoch) {
+        if (rc == 0 && c->epoch == old_epoch && c->tcp) {
+            /* The same server, over TCP: the session may still be open (a
+             * request of it may even be waiting in the server's queue). */
+            int r = resume(c, session, secret, answers, &why);
+            if (r == 0) {
+                if (c->on_reclaimed)
+                    c->on_reclaimed(c, nsl_mirror_count(&c->mirror), c->epoch,
+                                    c->on_reclaimed_arg);
+                nsl_client_ok(err);
+                return 0;
+            }
+            if (c->fd >= 0 && have)
+                return nsl_client_declare_lost(c, err, NSLOCK_E_LOST, "%s", why.message);
+            if (c->fd >= 0)
+                break;            /* nothing held: go on as the new session */
+            /* the new connection failed too: try again */
+        } else if (rc == 0 && c->epoch == old_epoch) {
             /* The same server: it ended the session with the connection. */
             if (have)
                 return nsl_client_declare_lost(c, err, NSLOCK_E_LOST,
@@ -323,8 +381,18 @@ static void keepalive(nslock *c)
     nsl_client_req_reset(c);
     nsl_client_req_str(c, "PING");
     if (exchange(c, nsl_client_deadline(c, 0), &rest, &err) < 0 &&
-        nsl_client_should_recover(c, &err))
-        nsl_client_recover(c, &err);
+        nsl_client_should_recover(c, &err) && nsl_client_recover(c, &err) == 0) {
+        /* a resumed session may owe the PING's answer: nobody waits for it */
+        char *line;
+        size_t len;
+        if (c->have_replay) {       /* the PING's answer, sent again */
+            c->have_replay = false;
+            c->resume_pending--;
+        }
+        for (; c->resume_pending; c->resume_pending--)
+            if (nsl_client_read_line(c, nsl_client_deadline(c, 0), &line, &len, &err) == 0)
+                c->answers++;
+    }
 }
 
 static void *keeper_main(void *arg)
@@ -333,12 +401,15 @@ static void *keeper_main(void *arg)
     pthread_mutex_lock(&c->mu);
     while (!c->closing) {
         int fd = c->lost ? -1 : c->fd;
+        uint64_t connection = c->connection;
         int timeout = keepalive_ms(c);
         pthread_mutex_unlock(&c->mu);
         /* Only hang-ups, never input: answers belong to the calls. */
         bool gone = hung_up(fd, timeout, c->wake[0]);
         pthread_mutex_lock(&c->mu);
-        if (c->closing || c->lost || c->fd != fd || fd < 0)
+        /* A call may have recovered meanwhile, and its new socket may have
+         * the old one's number: only the connection polled is judged. */
+        if (c->closing || c->lost || c->connection != connection || fd < 0)
             continue;
         if (gone) {
             nslock_error ignore;

@@ -152,8 +152,10 @@ static void lock_reply(nsl_session *s, const nsl_lock_result *r)
 
 void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r)
 {
+    size_t from = s->out_len;
     s->waiting = false;
     lock_reply(s, r);
+    nsl_session_answered(s, from);
     nsl_session_make_ready(s);
 }
 
@@ -858,6 +860,8 @@ static void req_remove(request *rq)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+static bool parse_secret(const char *w, size_t wlen, uint8_t secret[NSL_SECRET_BYTES]);
+
 /* RECLAIM SESSION ID SECRET [TLEVEL] | RECLAIM DONE | RECLAIM TOKEN ... (one lock) */
 static void req_reclaim(request *rq)
 {
@@ -889,15 +893,7 @@ static void req_reclaim(request *rq)
         nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected RECLAIM SESSION ID SECRET [TLEVEL]", col);
         return;
     }
-    bool hex = next_word(rq, &w, &wlen, &col) && wlen == 2 * sizeof secret;
-    for (size_t i = 0; hex && i < wlen; i++) {
-        char c = w[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        hex = v >= 0;
-        if (hex)
-            secret[i / 2] = (uint8_t)(i % 2 ? (secret[i / 2] | v) : v << 4);
-    }
-    if (!hex) {
+    if (!next_word(rq, &w, &wlen, &col) || !parse_secret(w, wlen, secret)) {
         nsl_out_errf(s, NSL_SYNTAX, "column %zu: the secret is %zu hex digits", col,
                      2 * sizeof secret);
         return;
@@ -908,6 +904,38 @@ static void req_reclaim(request *rq)
     }
     if (no_more_words(rq))
         nsl_recovery_reclaim_session(s, (nsl_owner_id)id, secret, (unsigned)tlevel);
+}
+
+static bool parse_secret(const char *w, size_t wlen, uint8_t secret[NSL_SECRET_BYTES])
+{
+    if (wlen != 2 * NSL_SECRET_BYTES)
+        return false;
+    for (size_t i = 0; i < wlen; i++) {
+        char c = w[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        secret[i / 2] = (uint8_t)(i % 2 ? (secret[i / 2] | v) : v << 4);
+    }
+    return true;
+}
+
+/* RESUME ID SECRET ANSWERED (TCP) */
+static void req_resume(request *rq)
+{
+    nsl_session *s = rq->s;
+    const char *w;
+    size_t wlen, col;
+    uint64_t id, answered;
+    uint8_t secret[NSL_SECRET_BYTES];
+    if (!next_word(rq, &w, &wlen, &col) || !parse_u64(w, wlen, &id) || id == 0 ||
+        id > UINT32_MAX || !next_word(rq, &w, &wlen, &col) || !parse_secret(w, wlen, secret) ||
+        !next_word(rq, &w, &wlen, &col) || !parse_u64(w, wlen, &answered)) {
+        nsl_out_errf(s, NSL_SYNTAX, "column %zu: expected RESUME ID SECRET ANSWERED", rq->pos + 1);
+        return;
+    }
+    if (no_more_words(rq))
+        nsl_recovery_resume(s, (nsl_owner_id)id, secret, answered);
 }
 
 static void req_ping(request *rq)
@@ -931,7 +959,7 @@ static const command commands[] = {
     {"NS", req_ns},           {"TSTART", req_tstart},       {"TCOMMIT", req_tcommit},
     {"TROLLBACK", req_trollback}, {"RESOLVE", req_resolve}, {"SHOW", req_show},
     {"STATS", req_stats},     {"REMOVE", req_remove},       {"QUIT", req_quit},
-    {"RECLAIM", req_reclaim},
+    {"RECLAIM", req_reclaim},  {"RESUME", req_resume},
 };
 
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)

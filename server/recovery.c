@@ -144,6 +144,7 @@ static void on_commit_check(uv_check_t *h)
         s->registering = false;
         s->waiting = false;
         if (!s->ended) {
+            size_t from = s->out_len;
             if (ok) {
                 s->registered = true;
                 srv->registered_count++;
@@ -152,6 +153,8 @@ static void on_commit_check(uv_check_t *h)
                 nsl_out_errf(s, NSL_IO, "the session cannot be registered in the state "
                              "directory %s, so nothing can be granted to it", srv->state.dir);
             }
+            if (!s->waiting)
+                nsl_session_answered(s, from);
             nsl_session_make_ready(s);
         }
         free(line);
@@ -467,6 +470,66 @@ void nsl_recovery_reclaim_done(nsl_session *s)
     nsl_out_str(s, "OK\n");
     if (!r->waiting_for)
         recovery_end(srv, "every session came back");
+}
+
+/* RESUME: a TCP client whose connection broke (the server may not even
+ * have noticed: a dead network sends nothing) takes its live session over
+ * a new connection, if no answer it has not read was lost, or only the
+ * last, which is sent again. */
+void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
+                         uint64_t client_answered)
+{
+    nsl_server *srv = s->srv;
+    nsl_session *old = nsl_session_by_owner(srv, id);
+    if (!s->tcp) {
+        nsl_out_err(s, NSL_COMMAND, "RESUME is for TCP sessions: a Unix-socket session ends "
+                    "with its connection");
+        return;
+    }
+    if (!old || old == s || !old->tcp || old->ended) {
+        nsl_out_errf(s, NSL_LOST, "session %u is not open here: it ended with its connection "
+                     "or after server.session_timeout_s of silence", id);
+        return;
+    }
+    if (!memeql_sec(old->secret, secret, NSL_SECRET_BYTES)) {
+        nsl_log(NSL_LOG_ERROR, "session %u: RESUME of session %u with a wrong secret; refused",
+                s->owner, id);
+        nsl_out_errf(s, NSL_PROTECT, "wrong secret for session %u", id);
+        return;
+    }
+    if (s->registered || s->waiting || s->reclaiming || s->q_count ||
+        nsl_engine_owner_entries(srv->engine, s->owner) > 0) {
+        nsl_out_err(s, NSL_COMMAND, "RESUME must come first on a new connection");
+        return;
+    }
+    bool replay = client_answered + 1 == old->answered && old->last_answer_len;
+    if ((client_answered != old->answered && !replay) || old->q_count) {
+        nsl_log(NSL_LOG_WARN, "session %u: cannot be resumed (the client read %" PRIu64
+                " answers of %" PRIu64 "); ended", id, client_answered, old->answered);
+        nsl_out_errf(s, NSL_LOST, "session %u cannot be resumed: answers it did not read were "
+                     "lost with its connection; it is ended", id);
+        nsl_session_end(old, false);
+        return;
+    }
+    uint64_t pending = old->received - old->answered;
+    char last[sizeof old->last_answer];
+    size_t last_len = old->last_answer_len;
+    memcpy(last, old->last_answer, last_len);
+    nsl_session_take_over(s, old);
+    nsl_log(NSL_LOG_INFO, "session %u (%s): resumed over a new connection%s", id,
+            s->client[0] ? s->client : "-", replay ? ", its last answer sent again" : "");
+    nsl_out_str(s, "OK resumed ");
+    nsl_out_u64(s, id);
+    if (pending) {
+        nsl_out_str(s, " pending ");
+        nsl_out_u64(s, pending);
+    }
+    if (replay) {
+        nsl_out_str(s, " replay\n");
+        nsl_out_put(s, last, last_len);
+    } else {
+        nsl_out_char(s, '\n');
+    }
 }
 
 /* A fresh session's secret: 128 random bits. */

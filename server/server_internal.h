@@ -92,6 +92,13 @@ struct nsl_session {
     bool reclaiming;                 /* between RECLAIM SESSION and RECLAIM DONE */
     char *held_line;                 /* that LOCK, run once registered */
     size_t held_len;
+    /* resuming over TCP (RESUME): requests received and answered, the last
+     * answer when it is one short line */
+    uint64_t received, answered;
+    char last_answer[96];
+    uint8_t last_answer_len;
+    bool counted;                    /* the request being served counted itself */
+    bool detached;                   /* its session moved to another connection */
 
     /* input: queued lines, then the partial line at [partial_off, in_len) */
     char *in;
@@ -161,6 +168,9 @@ void nsl_session_end(nsl_session *s, bool graceful);
 /* Answers every queued request with `ERR SHUTDOWN` (server stop). */
 void nsl_session_refuse_queued(nsl_session *s);
 void nsl_session_force_close(nsl_session *s);
+void nsl_session_take_over(nsl_session *s, nsl_session *old);
+/* One more request of s answered; its answer starts at out offset from. */
+void nsl_session_answered(nsl_session *s, size_t from);
 void nsl_session_make_ready(nsl_session *s);
 void nsl_sessions_init_watch_timer(nsl_server *srv);
 void nsl_session_drain(nsl_session *s);
@@ -195,6 +205,8 @@ void nsl_recovery_reclaim_session(nsl_session *s, nsl_owner_id id, const uint8_t
 void nsl_recovery_reclaim_lock(nsl_session *s, const char *text, size_t len, size_t column);
 void nsl_recovery_reclaim_done(nsl_session *s);
 void nsl_recovery_new_secret(nsl_session *s);
+void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
+                         uint64_t client_answered);
 bool nsl_recovery_active(const nsl_server *srv);
 size_t nsl_recovery_awaited(const nsl_server *srv);
 void nsl_recovery_free(nsl_server *srv);

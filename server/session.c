@@ -429,15 +429,35 @@ static bool can_serve_now(const nsl_session *s)
     return !s->waiting && !s->q_count && !s->ended && !s->srv->stopping && output_room(s);
 }
 
+/* One more request answered, its answer at out[from, out_len): the last
+ * one is kept, when it is one short line, for a TCP client that resumes
+ * without having read it (RESUME, PROTOCOL.md). */
+void nsl_session_answered(nsl_session *s, size_t from)
+{
+    s->answered++;
+    size_t n = s->out_len >= from ? s->out_len - from : 0;
+    s->last_answer_len = 0;
+    if (s->tcp && n > 0 && n <= sizeof s->last_answer && !memchr(s->out + from, '\n', n - 1)) {
+        memcpy(s->last_answer, s->out + from, n);
+        s->last_answer_len = (uint8_t)n;
+    }
+}
+
 static void serve_item(nsl_session *s, uint8_t kind, const char *line, size_t len)
 {
+    size_t from = s->out_len;
     if (kind == ITEM_TOO_LONG) {
         nsl_out_errf(s, NSL_LIMIT, "line too long (over %u bytes)", NSL_LINE_MAX);
+        nsl_session_answered(s, from);
         return;
     }
     if (len && line[len - 1] == '\r')
         len--;
     nsl_protocol_handle(s, line, len);
+    /* a LOCK that waits is answered later; RESUME set its own counts */
+    if (!s->waiting && !s->counted)
+        nsl_session_answered(s, from);
+    s->counted = false;
 }
 
 /* A complete request arrived. `line` points into the read buffer, or at the
@@ -446,6 +466,7 @@ static void deliver(nsl_session *s, uint8_t kind, const char *line, size_t len, 
 {
     if (s->ended)
         return;
+    s->received++;
     if (can_serve_now(s)) {
         serve_item(s, kind, line, len);
         if (in_partial)
@@ -528,8 +549,11 @@ void nsl_session_drain(nsl_session *s)
         nsl_item it = s->q[s->q_head++];
         s->q_count--;
         if (it.kind == ITEM_REJECTED) {
-            for (uint32_t i = 0; i < it.len; i++)
+            for (uint32_t i = 0; i < it.len; i++) {
+                size_t from = s->out_len;
                 nsl_out_str(s, "ERR LIMIT too many pending requests\n");
+                nsl_session_answered(s, from);
+            }
             s->q_rejected -= it.len;
             continue;
         }
@@ -700,6 +724,50 @@ void nsl_session_end(nsl_session *s, bool graceful)
     }
 }
 
+/* RESUME: s, a fresh TCP connection, becomes old's session (owner, name,
+ * secret, counts, a LOCK waiting in the engine); old's connection, silent
+ * or dead, is closed without ending the owner. The caller has checked the
+ * secret, that s holds nothing and that old has nothing queued. */
+void nsl_session_take_over(nsl_session *s, nsl_session *old)
+{
+    nsl_server *srv = s->srv;
+    HASH_DEL(srv->by_owner, s);
+    nsl_engine_owner_end(srv->engine, s->owner, nsl_server_now(srv));
+    HASH_DEL(srv->by_owner, old);
+    s->owner = old->owner;
+    HASH_ADD(hh, srv->by_owner, owner, sizeof s->owner, s);
+    memcpy(s->client, old->client, sizeof s->client);
+    memcpy(s->secret, old->secret, sizeof s->secret);
+    s->pid = old->pid;
+    s->registered = old->registered;
+    s->waiting = old->waiting;
+    s->received = old->received;
+    s->answered = old->answered;
+    s->counted = true;
+    if (old->registering) {        /* its first LOCK is in the next registry batch */
+        for (size_t i = 0; i < srv->registering_count; i++)
+            if (srv->registering[i] == old)
+                srv->registering[i] = s;
+        s->registering = true;
+        s->held_line = old->held_line;
+        s->held_len = old->held_len;
+        old->registering = false;
+        old->held_line = NULL;
+    }
+    old->detached = true;
+    old->ended = true;
+    old->owner = 0;
+    old->registered = false;
+    old->waiting = false;
+    old->out_len = 0;
+    old->close_after_write = false;
+    if (old->reading) {
+        uv_read_stop(&old->h.stream);
+        old->reading = false;
+    }
+    close_handle(old);
+}
+
 void nsl_session_force_close(nsl_session *s)
 {
     s->out_len = 0;
@@ -712,7 +780,7 @@ static void on_close(uv_handle_t *handle)
 {
     nsl_session *s = handle->data;
     nsl_server *srv = s->srv;
-    if (s->owner) {
+    if (s->owner || s->detached) {
         if (s->prev)
             s->prev->next = s->next;
         else
