@@ -10,6 +10,11 @@
  *          what the kernel alone allows, no server code at all.
  *   grant  grant latency of a waiter: A holds ^w, B waits on LOCK +^w, A
  *          sends LOCK -^w; the time from that send to B's receipt of OK 1.
+ *   first  every connection (-c, e.g. 1000) takes its first lock at once:
+ *          LOCK +^f(c) is written on all of them before any answer is read,
+ *          and STATS `registry_syncs` is read before and after on a
+ *          connection of its own: the fsyncs the server's group commit of
+ *          new holders cost (SPEC 8.5, docs/DESIGN.md "Restart recovery").
  *
  * All connections are driven by this one thread (poll), as redis-benchmark
  * and `pgbench -j 1` drive theirs, so that one CPU is the client's. Depth
@@ -17,9 +22,14 @@
  * latencies are those of a whole pair (or round trip), from the send of its
  * first request to the receipt of its last response.
  *
+ * Redis keys carry a tag drawn at each start (k:TAG:c:i): a run never meets
+ * the keys a run before it left behind (a pair cut off by the end of a timed
+ * run leaves its key until PX expires, and SET NX would answer $-1).
+ *
  * Output: readable lines, then one `RESULT key=value ...` line for scripts.
- * bench/compare-server runs it against nslock and Redis; `--help` for usage.
- * Without -s (as bench/run-all runs it) it measures the floor only.
+ * bench/compare-server runs it against nslock and Redis, bench/recovery
+ * runs -m first; `--help` for usage. Without -s (as bench/run-all runs it)
+ * it measures the floor only.
  */
 #define _GNU_SOURCE   /* sched_setaffinity */
 #include <errno.h>
@@ -33,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -100,7 +111,7 @@ static double hist_percentile(const histogram *h, double p)
 
 /* ---- options --------------------------------------------------------- */
 
-typedef enum mode { MODE_PAIRS, MODE_PING, MODE_FLOOR, MODE_GRANT } mode;
+typedef enum mode { MODE_PAIRS, MODE_PING, MODE_FLOOR, MODE_GRANT, MODE_FIRST } mode;
 typedef enum proto { PROTO_NSLOCK, PROTO_REDIS, PROTO_ECHO } proto;
 
 typedef struct options {
@@ -113,18 +124,21 @@ typedef struct options {
     double warmup;
     uint64_t count;     /* units per connection (0: run for `seconds`) */
     int echo_cpu;       /* floor: pin the echo process there (-1: no) */
+    char tag[16];       /* Redis: this run's key tag */
 } options;
 
 static void usage(FILE *out)
 {
-    fputs("Usage: bench_server_load [-s SOCKET] [-m pairs|ping|floor|grant] [-p nslock|redis]\n"
+    fputs("Usage: bench_server_load [-s SOCKET] [-m pairs|ping|floor|grant|first] [-p nslock|redis]\n"
           "                         [-c CONNS] [-d DEPTH] [-t SECONDS] [-w WARMUP] [-n COUNT]\n"
           "                         [--echo-cpu CPU] [--quick]\n"
           "  -s SOCKET   the server's Unix socket (not for -m floor); without -s and\n"
           "              -m, only the floor is measured\n"
           "  -m MODE     pairs (default): lock+unlock pairs; ping: PING round trips;\n"
           "              floor: socketpair ping-pong with a forked echo process;\n"
-          "              grant: latency from a release to the waiter's grant\n"
+          "              grant: latency from a release to the waiter's grant;\n"
+          "              first: all -c connections take their first lock at once,\n"
+          "              with the server's registry fsyncs (STATS registry_syncs)\n"
           "  -p PROTO    nslock (default) or redis (SET NX PX + DEL, PING)\n"
           "  -c CONNS    connections, all driven by this thread (default 1)\n"
           "  -d DEPTH    requests in flight per connection (default 1)\n"
@@ -183,6 +197,8 @@ static void parse_options(int argc, char **argv, options *o)
                 o->mode = MODE_FLOOR;
             else if (!strcmp(v, "grant"))
                 o->mode = MODE_GRANT;
+            else if (!strcmp(v, "first"))
+                o->mode = MODE_FIRST;
             else {
                 fprintf(stderr, "bench_server_load: -m: unknown mode '%s'\n", v);
                 exit(2);
@@ -226,10 +242,18 @@ static void parse_options(int argc, char **argv, options *o)
         fputs("bench_server_load: -s SOCKET is required\n", stderr);
         exit(2);
     }
-    if (o->mode == MODE_GRANT && o->proto != PROTO_NSLOCK) {
-        fputs("bench_server_load: -m grant is for nslock only\n", stderr);
+    if ((o->mode == MODE_GRANT || o->mode == MODE_FIRST) && o->proto != PROTO_NSLOCK) {
+        fputs("bench_server_load: -m grant and -m first are for nslock only\n", stderr);
         exit(2);
     }
+    if (o->mode == MODE_FIRST)
+        o->count = 1;       /* a session's first lock happens once */
+    /* the Redis key tag: time and pid, so that two runs never share keys */
+    uint64_t seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid() * 2654435761u;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed ^= (uint64_t)ts.tv_nsec * 11400714819323198485u;
+    snprintf(o->tag, sizeof o->tag, "%08" PRIx32, (uint32_t)(seed ^ seed >> 32));
     if (o->conns > 4096 || o->depth > 4096) {
         fputs("bench_server_load: -c and -d are at most 4096\n", stderr);
         exit(2);
@@ -391,7 +415,9 @@ static void queue_request(conn *c, const options *o, uint64_t k)
 {
     char buf[160];
     int n;
-    if (o->mode != MODE_PAIRS) {
+    if (o->mode == MODE_FIRST) {
+        n = snprintf(buf, sizeof buf, "LOCK +^f(%d)\n", c->index);
+    } else if (o->mode != MODE_PAIRS) {
         if (o->proto == PROTO_REDIS)
             n = snprintf(buf, sizeof buf, "*1\r\n$4\r\nPING\r\n");
         else
@@ -404,7 +430,7 @@ static void queue_request(conn *c, const options *o, uint64_t k)
                          c->index, unit);
         } else {
             char key[64];
-            int klen = snprintf(key, sizeof key, "k:%d:%" PRIu64, c->index, unit);
+            int klen = snprintf(key, sizeof key, "k:%s:%d:%" PRIu64, o->tag, c->index, unit);
             if (lock)
                 n = snprintf(buf, sizeof buf,
                              "*6\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\n1\r\n$2\r\nNX\r\n"
@@ -423,7 +449,10 @@ static void check_response(const conn *c, const options *o, uint64_t k, const ch
 {
     const char *want;
     bool exact = true;
-    if (o->mode != MODE_PAIRS)
+    if (o->mode == MODE_FIRST) {
+        want = "OK 1 ";
+        exact = false;
+    } else if (o->mode != MODE_PAIRS)
         want = o->proto == PROTO_REDIS ? "+PONG" : o->proto == PROTO_ECHO ? "PING" : "OK PONG";
     else if (k % 2 == 0) {
         want = o->proto == PROTO_REDIS ? "+OK" : "OK 1 ";
@@ -496,26 +525,49 @@ static void conn_fill(conn *c, const options *o, uint64_t t, uint64_t max_reques
     }
 }
 
-static void report(const options *o, const char *what, double seconds, const run_state *st)
+static void report(const options *o, const char *what, double seconds, const run_state *st,
+                   const char *extra)
 {
     static const char *protos[] = {"nslock", "redis", "echo"};
-    static const char *modes[] = {"pairs", "ping", "floor", "grant"};
+    static const char *modes[] = {"pairs", "ping", "floor", "grant", "first"};
     double rate = (double)st->units / seconds;
     double p50 = hist_percentile(&st->hist, 50) / 1e3, p99 = hist_percentile(&st->hist, 99) / 1e3,
            p999 = hist_percentile(&st->hist, 99.9) / 1e3, max = (double)st->hist.max / 1e3;
     printf("%s %s, %d connection%s, depth %d, %.2f s: %.0f %s/s\n", protos[o->proto], what,
            o->conns, o->conns == 1 ? "" : "s", o->depth, seconds, rate,
-           o->mode == MODE_PAIRS ? "pairs" : "round trips");
+           o->mode == MODE_PAIRS ? "pairs" : o->mode == MODE_FIRST ? "first locks" : "round trips");
     printf("  latency of each (us): p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%" PRIu64 " samples)\n",
            p50, p99, p999, max, st->hist.total);
     printf("RESULT proto=%s mode=%s conns=%d depth=%d rate=%.0f p50_us=%.1f p99_us=%.1f "
-           "p999_us=%.1f max_us=%.1f\n", protos[o->proto], modes[o->mode], o->conns, o->depth,
-           rate, p50, p99, p999, max);
+           "p999_us=%.1f max_us=%.1f%s\n", protos[o->proto], modes[o->mode], o->conns, o->depth,
+           rate, p50, p99, p999, max, extra);
 }
 
-static void run_load(const options *o, conn *conns)
+/* STATS, the value of row `key`; -1 when the server has no such row. */
+static long long stats_value(conn *c, const char *key)
+{
+    char line[256];
+    send_line(c, "STATS");
+    read_line(c, line, sizeof line);
+    expect_prefix(c, line, "DATA ", "STATS");
+    long rows = strtol(line + 5, NULL, 10);
+    long long value = -1;
+    size_t kl = strlen(key);
+    for (long i = 0; i < rows; i++) {
+        read_line(c, line, sizeof line);
+        if (!strncmp(line, key, kl) && line[kl] == '\t')
+            value = strtoll(line + kl + 1, NULL, 10);
+    }
+    return value;
+}
+
+/* stats: for -m first, a connection of its own to read registry_syncs on
+ * before and after (NULL otherwise). */
+static void run_load(const options *o, conn *conns, conn *stats)
 {
     int n = o->conns;
+    if (n < 1 || n > 4096)   /* parse_options keeps it there; this tells the compiler */
+        abort();
     bool block = n == 1;   /* one connection: plain blocking reads, no poll */
     for (int i = 0; i < n; i++)
         if (!block)
@@ -530,8 +582,17 @@ static void run_load(const options *o, conn *conns)
     uint64_t warm_end = o->count ? t : t + (uint64_t)(o->warmup * 1e9);
     uint64_t stop = warm_end + (uint64_t)(o->seconds * 1e9);
     bool draining = false;
-    if (o->count)
+    long long syncs_before = stats ? stats_value(stats, "registry_syncs") : -1;
+    if (stats && syncs_before < 0) {
+        fputs("bench_server_load: STATS has no 'registry_syncs' row (a server without "
+              "restart recovery)\n", stderr);
+        exit(1);
+    }
+    uint64_t t_written = 0;   /* -m first: when every request was written */
+    if (o->count) {
         st->measuring = true;
+        t = t_start = now_ns();
+    }
     for (;;) {
         t = now_ns();
         if (!st->measuring && !draining && t >= warm_end) {
@@ -551,6 +612,13 @@ static void run_load(const options *o, conn *conns)
             out_flush(c);
             if (c->sent != c->answered)
                 idle = false;
+        }
+        if (stats && !t_written) {
+            bool all = true;
+            for (int i = 0; i < n && all; i++)
+                all = conns[i].out_len == 0;
+            if (all)
+                t_written = now_ns();
         }
         if (idle) {
             if (o->count) {
@@ -573,8 +641,20 @@ static void run_load(const options *o, conn *conns)
             if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
                 conn_read(&conns[i], o, st, false);
     }
-    report(o, o->mode == MODE_PAIRS ? "lock+unlock pairs" : "ping-pong",
-           (double)(t_end - t_start) / 1e9, st);
+    char extra[128] = "";
+    if (stats) {
+        long long syncs = stats_value(stats, "registry_syncs") - syncs_before;
+        printf("nslock %d sessions taking their first lock at once: %lld registry fsync%s "
+               "(STATS registry_syncs %lld -> %lld); every request written after %.2f ms, "
+               "every answer after %.2f ms\n", n, syncs, syncs == 1 ? "" : "s", syncs_before,
+               syncs_before + syncs, (double)(t_written - t_start) / 1e6,
+               (double)(t_end - t_start) / 1e6);
+        snprintf(extra, sizeof extra, " syncs=%lld written_ms=%.3f", syncs,
+                 (double)(t_written - t_start) / 1e6);
+    }
+    report(o, o->mode == MODE_PAIRS ? "lock+unlock pairs" : o->mode == MODE_FIRST
+           ? "first lock of each session" : "ping-pong", (double)(t_end - t_start) / 1e9, st,
+           extra);
     free(st);
     free(pfd);
 }
@@ -619,16 +699,7 @@ static int start_echo(int echo_cpu)
 
 static long stats_waiters(conn *c)
 {
-    char line[256];
-    send_line(c, "STATS");
-    read_line(c, line, sizeof line);
-    expect_prefix(c, line, "DATA ", "STATS");
-    long rows = strtol(line + 5, NULL, 10), waiters = -1;
-    for (long i = 0; i < rows; i++) {
-        read_line(c, line, sizeof line);
-        if (!strncmp(line, "waiters\t", 8))
-            waiters = strtol(line + 8, NULL, 10);
-    }
+    long long waiters = stats_value(c, "waiters");
     if (waiters < 0) {
         fputs("bench_server_load: STATS has no 'waiters' row\n", stderr);
         exit(1);
@@ -684,18 +755,29 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
     int n = o.mode == MODE_GRANT ? 2 : o.conns;
-    conn *conns = calloc((size_t)n, sizeof *conns);
+    /* 1,000 connections need more descriptors than a default soft limit of
+     * 1024 leaves: raise it as far as the hard limit allows */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)n + 64) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)n + 64
+                          ? (rlim_t)n + 64 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* -m first: one more connection, the last, reads STATS */
+    int total = o.mode == MODE_FIRST ? n + 1 : n;
+    conn *conns = calloc((size_t)total, sizeof *conns);
     if (!conns)
         die_errno("calloc");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < total; i++) {
         int fd = o.mode == MODE_FLOOR ? start_echo(o.echo_cpu) : connect_unix(o.socket);
         conn_open(&conns[i], i, fd, &o);
     }
     if (o.mode == MODE_GRANT)
         run_grant(&o, &conns[0], &conns[1]);
     else
-        run_load(&o, conns);
-    for (int i = 0; i < n; i++) {
+        run_load(&o, conns, o.mode == MODE_FIRST ? &conns[n] : NULL);
+    for (int i = 0; i < total; i++) {
         close(conns[i].fd);   /* an echo process sees EOF and exits */
         free(conns[i].out);
         free(conns[i].start);
