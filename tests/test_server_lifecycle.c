@@ -183,6 +183,78 @@ static void embedded_default_configuration(void **state)
     ts_finish(&t);
 }
 
+/* `nslock serve` on t, as uid (when the test runs as root and uid is not
+ * 0: a read-only directory binds root only by its mode bits otherwise). */
+static int serve_as(const tsrv *t, uid_t uid)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0666);
+        dup2(fd, 2);
+        if (uid && geteuid() == 0 && (setgid(uid) != 0 || setuid(uid) != 0))
+            _exit(126);
+        execl(NSL_BINARY, "nslock", "serve", "--config", t->config, "--socket", t->sock,
+              "--state-dir", t->state, (char *)NULL);
+        _exit(127);
+    }
+    return exit_status(pid);
+}
+
+static void chown_tree(const char *dir, uid_t uid)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "chown -R %ld:%ld %s", (long)uid, (long)uid, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A state directory the server cannot trust or write stops the start, with
+ * a message naming the file; it is never silently reset (SPEC 8.5). */
+static void bad_state_directory_stops_the_start(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *c = cl_open(&t);
+    cl_granted(cl_req(c, "LOCK +^held"));
+    cl_close(c);
+    assert_int_equal(ts_stop(&t), 0);
+    uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+    chmod(t.dir, 0777);                            /* the socket, for that uid */
+    chown_tree(t.state, uid);
+    char path[200];
+
+    /* read-only */
+    chmod(t.state, 0500);
+    assert_int_equal(serve_as(&t, uid), 1);
+    assert_true(ts_log_contains(&t, "cannot write"));
+    chmod(t.state, 0700);
+
+    /* a damaged epoch */
+    snprintf(path, sizeof path, "%s/epoch", t.state);
+    ts_write_file(path, "seven\n", 0600);
+    chown_tree(t.state, uid);
+    assert_int_equal(serve_as(&t, uid), 1);
+    assert_true(ts_log_contains(&t, "epoch is damaged"));
+
+    /* the epoch gone while the registry is there */
+    unlink(path);
+    assert_int_equal(serve_as(&t, uid), 1);
+    assert_true(ts_log_contains(&t, "has lost its epoch file"));
+
+    /* a damaged registry */
+    ts_write_file(path, "3\n", 0600);
+    snprintf(path, sizeof path, "%s/registry", t.state);
+    ts_write_file(path, "nslock-registry 1\n+ 1 nothex\n", 0600);
+    chown_tree(t.state, uid);
+    assert_int_equal(serve_as(&t, uid), 1);
+    assert_true(ts_log_contains(&t, "registry:2: damaged record"));
+    struct stat st;
+    assert_int_equal(stat(t.sock, &st), -1);       /* never listened */
+    chown_tree(t.dir, geteuid());
+    ts_remove_dir(&t);
+}
+
 /* A configuration with errors: compiler-style diagnostics, exit 2, no socket. */
 static void bad_configuration_exits_2(void **state)
 {
@@ -224,6 +296,7 @@ int main(void)
         ts_test(second_server_refused),
         ts_test(embedded_default_configuration),
         ts_test(bad_configuration_exits_2),
+        ts_test(bad_state_directory_stops_the_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
