@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,10 +33,12 @@ static void usage(FILE *out)
     nsl_cli_socket_usage(out);
     fprintf(out,
             "  -h, --help             show this help\n"
-            "\nThe locks last as long as COMMAND runs, across a restart of the server: the\n"
-            "session reconnects and reclaims them. If they are lost (the server did not\n"
-            "come back within its grace period, or refused them), COMMAND is sent SIGTERM\n"
-            "and nslock lock exits 3.\n"
+            "\nCOMMAND inherits the session's connection, as flock(1)'s command inherits\n"
+            "the lock: if nslock lock itself is killed, the locks stay held while COMMAND\n"
+            "(or anything it started that kept the descriptor) runs, and COMMAND is sent\n"
+            "SIGTERM. Across a restart of the server the session reconnects and reclaims\n"
+            "them. If they are lost (the server did not come back within its grace\n"
+            "period, or refused them), COMMAND is sent SIGTERM and nslock lock exits 3.\n"
             "\nExit status: COMMAND's (128+N when killed by signal N), 1 (or -E) when the\n"
             "locks were not granted, 2 a bad option or name, or no connection, 3 the\n"
             "locks were lost while COMMAND ran.\n");
@@ -78,8 +82,12 @@ static void forward_signals(void)
         sigaction(signals[i], &sa, NULL);
 }
 
-/* Runs argv, waits for it; its exit status the shell's way. */
-static int run_command(char **argv, uint64_t token)
+/* Runs argv, waits for it; its exit status the shell's way. The command
+ * inherits the session's socket, as flock(1)'s command inherits the lock's
+ * descriptor: if this process is killed (even with SIGKILL) the server
+ * still sees the session while the command runs, so the lock lasts as long
+ * as the command; and the command is sent SIGTERM when this process dies. */
+static int run_command(char **argv, uint64_t token, int session_fd)
 {
     char token_text[24];
     snprintf(token_text, sizeof token_text, "%" PRIu64, token);
@@ -95,6 +103,7 @@ static int run_command(char **argv, uint64_t token)
     sigaddset(&forwarded, SIGHUP);
     sigaddset(&forwarded, SIGQUIT);
     sigprocmask(SIG_BLOCK, &forwarded, &old);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -102,6 +111,11 @@ static int run_command(char **argv, uint64_t token)
         return NSL_EXIT_USAGE;
     }
     if (pid == 0) {
+        if (session_fd >= 0)
+            fcntl(session_fd, F_SETFD, 0);          /* kept across exec */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)                     /* died before the line above */
+            _exit(128 + SIGTERM);
         sigprocmask(SIG_SETMASK, &old, NULL);
         setenv("NSLOCK_TOKEN", token_text, 1);
         execvp(argv[0], argv);
@@ -223,7 +237,7 @@ int nsl_cmd_lock(int argc, char **argv)
         status = conflict;
     } else {
         nslock_on_lost(c, on_lost, NULL);
-        status = run_command(command, got.token);
+        status = run_command(command, got.token, nslock_fd(c));
         if (locks_lost)
             status = NSL_EXIT_LOST;
     }

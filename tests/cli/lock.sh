@@ -53,6 +53,19 @@ echo 'LOCK -^held#"S"' >&3
 wait "$waiter" || fail "the waiting lock command failed"
 [ -e "$TMP/ran-later" ] || fail "the command did not run after the grant"
 
+# The lock lasts as long as the command, whatever happens to nslock lock:
+# killed with SIGKILL, its command (which shrugs off the SIGTERM it is then
+# sent) still holds the lock until it ends, as flock(1)'s would.
+"$NSLOCK" lock '^K' -- sh -c "trap 'echo term >>$TMP/k.out' TERM; echo started >$TMP/k.out; sleep 1; sleep 1; echo done >>$TMP/k.out" &
+kpid=$!
+wait_lines "$TMP/k.out" started 1
+kill -9 "$kpid"
+wait "$kpid" 2>/dev/null
+wait_lines "$TMP/k.out" term 1
+expect_status 1 "$NSLOCK" lock -w 0 '^K' -- true 2>/dev/null
+wait_lines "$TMP/k.out" done 1
+poll "the lock to go with the command" "$NSLOCK" lock -w 0 '^K' -- true 2>/dev/null
+
 # Usage errors: exit 2.
 expect_status 2 "$NSLOCK" lock '^a' true 2>/dev/null
 expect_status 2 "$NSLOCK" lock -- true 2>/dev/null
