@@ -16,6 +16,7 @@ static void usage(FILE *out)
           "Unix socket (mode 0660) and, when the configuration has server.listen, on\n"
           "TCP with the shared token of server.token_file. SIGTERM or SIGINT stops it:\n"
           "waiting requests are answered SHUTDOWN and the socket file is removed.\n"
+          "SIGHUP is logged and ignored (there is nothing to reload).\n"
           "\n"
           "Options:\n"
           "  -c, --config FILE      the configuration (default: the embedded one, one\n"

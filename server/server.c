@@ -340,6 +340,7 @@ static void server_stop(nsl_server *srv, const char *why)
     srv->socket_bound = false;
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sighup, NULL);
     uv_close((uv_handle_t *)&srv->timer, NULL);
     uv_close((uv_handle_t *)&srv->watch_timer, NULL);
     if (uv_is_active((uv_handle_t *)&srv->commit_check))
@@ -364,6 +365,18 @@ static void server_stop(nsl_server *srv, const char *why)
 static void on_signal(uv_signal_t *sig, int signum)
 {
     server_stop(sig->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* SIGHUP is a daemon's "reload" (systemctl reload) or a terminal that went
+ * away: neither may kill the lock table silently. There is nothing to
+ * reload (a new map while locks are held could move names between
+ * databases), so it is logged and serving goes on. */
+static void on_hangup(uv_signal_t *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    nsl_log(NSL_LOG_WARN, "SIGHUP: ignored; nslock serve does not reload its configuration "
+            "(restart it to change the map: the clients reclaim their locks)");
 }
 
 static void close_any(uv_handle_t *h, void *arg)
@@ -432,9 +445,11 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
     srv->timer_due = UINT64_MAX;
     uv_signal_init(&srv->loop, &srv->sigterm);
     uv_signal_init(&srv->loop, &srv->sigint);
-    srv->sigterm.data = srv->sigint.data = srv;
+    uv_signal_init(&srv->loop, &srv->sighup);
+    srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv;
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sighup, on_hangup, SIGHUP);
     /* Held since nsl_server_run began: a stop asked for during the start
      * (the state directory, the registry) is served now, not lost. */
     sigprocmask(SIG_SETMASK, &srv->startup_mask, NULL);
@@ -475,6 +490,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     sigemptyset(&stops);
     sigaddset(&stops, SIGTERM);
     sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
     sigprocmask(SIG_BLOCK, &stops, &srv->startup_mask);
     int rc = uv_loop_init(&srv->loop);
     if (rc != 0) {

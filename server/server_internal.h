@@ -129,8 +129,8 @@ struct nsl_server {
     uv_pipe_t unix_listener;
     uv_tcp_t tcp_listener;
     bool unix_open, tcp_open;
-    uv_signal_t sigterm, sigint;
-    sigset_t startup_mask;           /* the mask before start() held SIGTERM/SIGINT */
+    uv_signal_t sigterm, sigint, sighup;
+    sigset_t startup_mask;           /* the mask before start() held SIGTERM/SIGINT/SIGHUP */
     uv_timer_t timer;
     uint64_t timer_due;              /* UINT64_MAX: not armed */
     uv_timer_t force_timer;

@@ -143,6 +143,27 @@ static void token_mark_moves_while_serving(void **state)
     ts_finish(&t);
 }
 
+/* SIGHUP (a reload, a terminal gone) neither kills the server nor goes
+ * unsaid. */
+static void sighup_is_logged_not_fatal(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *c = cl_open(&t);
+    cl_granted(cl_req(c, "LOCK +^kept"));
+    kill(t.pid, SIGHUP);
+    for (long deadline = ts_now_ms() + 5000; !ts_log_contains(&t, "SIGHUP: ignored");)
+        if (ts_now_ms() > deadline)
+            fail_msg("no log line for SIGHUP");
+    assert_string_equal(cl_req(c, "PING"), "OK PONG");
+    tcl *d = cl_open(&t);
+    assert_string_equal(cl_req(d, "LOCK +^kept:0"), "OK 0");
+    cl_close(d);
+    cl_close(c);
+    ts_finish(&t);
+}
+
 /* A live server keeps its socket: a second one refuses to start. */
 static void second_server_refused(void **state)
 {
@@ -297,6 +318,7 @@ int main(void)
         ts_test(embedded_default_configuration),
         ts_test(bad_configuration_exits_2),
         ts_test(bad_state_directory_stops_the_start),
+        ts_test(sighup_is_logged_not_fatal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
