@@ -891,6 +891,14 @@ static void settle(nsl_engine *e, uint64_t now)
             resume(e, o, now);
         }
     }
+    /* An episode whose waiters all timed out (or went) ends once there is
+     * room, like one whose waiters were served: serve_waiters only runs
+     * while someone waits. */
+    if (e->table_full && !e->fifo_head && e->entries < e->opt.max_entries) {
+        e->table_full = false;
+        lk_notice(e, NSL_NOTICE_TABLE_ROOM, "lock table has room again (%llu entries)",
+                  (unsigned long long)e->entries);
+    }
 }
 
 static void deliver(nsl_engine *e)

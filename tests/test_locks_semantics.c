@@ -506,6 +506,38 @@ static void table_full(void **state)
     fx_free(f);
 }
 
+/* An episode that ends by timeout: the next one is logged and counted too. */
+static void table_full_episodes_after_timeouts(void **state)
+{
+    (void)state;
+    nsl_engine_options opt;
+    nsl_engine_options_default(&opt);
+    opt.max_entries = 2;
+    fixture *f = fx_new_with(&opt);
+    nsl_owner_id a = fx_owner(f, "USER"), b = fx_owner(f, "USER");
+    for (int episode = 1; episode <= 3; episode++) {
+        assert_int_equal(fx_run(f, a, "LOCK +(^a,^b)"), 1);
+        assert_int_equal(fx_run(f, b, "LOCK +^c:0.05"), -2);    /* waits for room */
+        fx_tick(f, 100);
+        const nsl_lock_result *r = fx_take(f, b);
+        assert_non_null(r);
+        assert_int_equal(r->test, 0);                              /* timed out */
+        assert_int_equal(fx_run(f, a, "LOCK"), -1);                /* room again */
+        nsl_engine_stats st;
+        nsl_engine_stats_get(f->engine, &st);
+        assert_int_equal(st.table_full_episodes, episode);
+        fx_check(f);
+    }
+    int full = 0, room = 0;
+    for (size_t i = 0; i < f->notice_count; i++) {
+        full += f->notice_kinds[i] == NSL_NOTICE_TABLE_FULL;
+        room += f->notice_kinds[i] == NSL_NOTICE_TABLE_ROOM;
+    }
+    assert_int_equal(full, 3);
+    assert_int_equal(room, 3);
+    fx_free(f);
+}
+
 /* 6.12 Every grant has a strictly larger token; entries show theirs. */
 static void fencing_tokens(void **state)
 {
@@ -769,6 +801,7 @@ int main(void)
         cmocka_unit_test(owner_end),
         cmocka_unit_test(deadlock),
         cmocka_unit_test(table_full),
+        cmocka_unit_test(table_full_episodes_after_timeouts),
         cmocka_unit_test(fencing_tokens),
         cmocka_unit_test(since_is_the_first_grant),
         cmocka_unit_test(view_filters_and_blockers),
