@@ -19,10 +19,10 @@ int nslock_default_socket(char *buf, size_t cap)
     int n;
     if (env && *env)
         n = snprintf(buf, cap, "%s", env);
-    else if (xdg && *xdg)
-        n = snprintf(buf, cap, "%s/nslock.sock", xdg);
+    else if (xdg && *xdg == '/')
+        n = snprintf(buf, cap, "%s/nslock/nslock.sock", xdg);
     else
-        n = snprintf(buf, cap, "/tmp/nslock-%lu.sock", (unsigned long)getuid());
+        n = snprintf(buf, cap, "/tmp/nslock-%lu/nslock.sock", (unsigned long)getuid());
     return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -178,6 +178,11 @@ int nslock_open(nslock **out, const nslock_options *o, nslock_error *err)
         return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
     }
     c->keeper = o->keeper;
+    c->server_uid = o->server_uid;
+    if (!c->server_uid) {
+        const char *env = getenv("NSLOCK_SERVER_UID");
+        c->server_uid = env && *env ? (long)strtoul(env, NULL, 10) : -1;
+    }
     if (nsl_client_hello(c, err) < 0) {
         nslock_close(c);
         return -1;

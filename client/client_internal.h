@@ -45,6 +45,7 @@ struct nslock {
 
     /* restart recovery (recover.c) */
     bool tcp;
+    long server_uid;            /* Unix: a server uid trusted besides root and ours; -1 none */
     char *token;                /* TCP: for reconnecting */
     char client_name[64];
     char default_ns[64];        /* the namespace a new session starts in */

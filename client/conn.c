@@ -8,6 +8,7 @@
  * every wait goes through poll() with a deadline, so a stalled server can
  * never hang a call that has a timeout.
  */
+#define _GNU_SOURCE     /* struct ucred */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -227,6 +228,21 @@ int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
         int e = errno;
         close(fd);
         return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", path, strerror(e));
+    }
+    /* SPEC 8.3: only root, this user, or the uid we were told may answer. */
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+        int e = errno;
+        close(fd);
+        return nsl_client_fail(err, NSLOCK_E_IO, "cannot tell who serves %s: %s", path, strerror(e));
+    }
+    if (cred.uid != 0 && cred.uid != getuid() && (long)cred.uid != c->server_uid) {
+        close(fd);
+        return nsl_client_fail(err, NSLOCK_E_PROTECT,
+                               "the process serving %s runs as uid %ld, not as root or this "
+                               "user: refusing it (set NSLOCK_SERVER_UID=%ld if that is the "
+                               "server's own user)", path, (long)cred.uid, (long)cred.uid);
     }
     c->fd = fd;
     c->connection++;

@@ -97,8 +97,9 @@ NSLOCK_API const char *nslock_strerror(int code);
 typedef struct nslock nslock;
 
 /* The socket nslock_connect() uses when given no path: $NSLOCK_SOCKET, else
- * $XDG_RUNTIME_DIR/nslock.sock, else /tmp/nslock-<uid>.sock. Returns 0, or -1
- * when it does not fit in cap bytes. */
+ * $XDG_RUNTIME_DIR/nslock/nslock.sock, else /tmp/nslock-<uid>/nslock.sock (a
+ * directory only the server's user can use). Returns 0, or -1 when it does
+ * not fit in cap bytes. */
 NSLOCK_API int nslock_default_socket(char *buf, size_t cap);
 
 /* Connects to the server's Unix socket (socket_path NULL: the default above)
@@ -123,6 +124,10 @@ typedef struct nslock_options {
     int keeper;                  /* NSLOCK_KEEPER_THREAD or NSLOCK_KEEPER_NONE */
     int no_recovery;             /* nonzero: a lost connection is an IO error, as
                                     before restart recovery existed */
+    long server_uid;             /* Unix socket: the server must run as root, as this
+                                    process's user, or as this uid (0: the uid in
+                                    $NSLOCK_SERVER_UID, if set): nobody else can
+                                    squat the socket and hand out fake grants */
 } nslock_options;
 
 /* How the connection is watched while the program makes no call:

@@ -33,10 +33,41 @@ size_t nsl_server_default_socket(char *buf, size_t cap)
     const char *runtime = getenv("XDG_RUNTIME_DIR");
     int n;
     if (runtime && runtime[0] == '/')
-        n = snprintf(buf, cap, "%s/nslock.sock", runtime);
+        n = snprintf(buf, cap, "%s/nslock/nslock.sock", runtime);
     else
-        n = snprintf(buf, cap, "/tmp/nslock-%lu.sock", (unsigned long)getuid());
+        n = snprintf(buf, cap, "/tmp/nslock-%lu/nslock.sock", (unsigned long)getuid());
     return n < 0 ? 0 : (size_t)n;
+}
+
+/* The default socket's directory must be this user's alone: in /tmp anyone
+ * could have made it first (or a symlink by its name) to squat the socket.
+ * Created 0700 if absent; refused unless a real directory of ours that
+ * nobody else can write or enter. */
+static bool private_directory(const char *socket_path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", socket_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return true;
+    *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        nsl_log(NSL_LOG_ERROR, "cannot create the socket directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        nsl_log(NSL_LOG_ERROR, "cannot examine the socket directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        nsl_log(NSL_LOG_ERROR, "the socket directory %s is %s; another user may have made it "
+                "to take the socket: not using it (remove it, or give --socket)", dir,
+                !S_ISDIR(st.st_mode) ? "not a directory" : st.st_uid != geteuid()
+                ? "owned by another user" : "open to other users");
+        return false;
+    }
+    return true;
 }
 
 uint64_t nsl_server_now(nsl_server *srv)
@@ -395,6 +426,8 @@ static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
     if (!path) {
         nsl_server_default_socket(def, sizeof def);
         path = def;
+        if (!private_directory(path))
+            return false;
     }
     if (strlen(path) >= sizeof srv->socket_path) {
         nsl_log(NSL_LOG_ERROR, "the socket path %s is longer than %zu bytes, the limit of a Unix socket",

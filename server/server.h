@@ -31,8 +31,9 @@ typedef struct nsl_server_options {
 
 void nsl_server_options_init(nsl_server_options *opt);
 
-/* The default socket path: $XDG_RUNTIME_DIR/nslock.sock, else
- * /tmp/nslock-<uid>.sock. snprintf-like: returns the length it needs. */
+/* The default socket path, in a directory only its user may use (SPEC
+ * 8.3): $XDG_RUNTIME_DIR/nslock/nslock.sock, else /tmp/nslock-<uid>/nslock.sock.
+ * snprintf-like: returns the length it needs. */
 size_t nsl_server_default_socket(char *buf, size_t cap);
 
 /* Serves until SIGTERM or SIGINT. Borrows resolver (and through it the

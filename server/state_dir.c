@@ -394,6 +394,13 @@ static int read_legacy_tokens(const char *path, uint64_t *mark)
     FILE *f = fopen(path, "r");
     if (!f)
         return errno == ENOENT ? 0 : -1;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_uid != geteuid() || (sb.st_mode & 022)) {
+        /* beside a socket in /tmp anyone may have planted one */
+        nsl_log(NSL_LOG_WARN, "ignoring %s: not this user's own file", path);
+        fclose(f);
+        return 0;
+    }
     unsigned long long v;
     int ok = fscanf(f, "%llu", &v) == 1;
     fclose(f);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -239,12 +240,65 @@ static void test_default_socket(void **state)
     assert_string_equal(buf, "/run/x/nslock.sock");
     unsetenv("NSLOCK_SOCKET");
     assert_int_equal(nslock_default_socket(buf, sizeof buf), 0);
-    assert_string_equal(buf, "/run/user/5/nslock.sock");
+    assert_string_equal(buf, "/run/user/5/nslock/nslock.sock");
     unsetenv("XDG_RUNTIME_DIR");
     assert_int_equal(nslock_default_socket(buf, sizeof buf), 0);
-    snprintf(expect, sizeof expect, "/tmp/nslock-%lu.sock", (unsigned long)getuid());
+    snprintf(expect, sizeof expect, "/tmp/nslock-%lu/nslock.sock", (unsigned long)getuid());
     assert_string_equal(buf, expect);
     assert_int_equal(nslock_default_socket(buf, 5), -1);
+}
+
+/* SPEC 8.3: a process of another user that listens on the socket (having
+ * squatted the path) is refused before a word is exchanged, unless it is
+ * the uid we were told. Needs root, to be another user. */
+static void test_refuses_a_foreign_server(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        printf("# not root: cannot start a server as another user; the check runs in CI\n");
+        return;
+    }
+    char dir[] = "/tmp/nslock-squat-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0777);
+    snprintf(path, sizeof path, "%s/s.sock", dir);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        int l = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 4) != 0)
+            _exit(3);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(4);
+        for (int i = 0; i < 2; i++) {
+            int fd = accept(l, NULL, NULL);
+            char line[256];
+            if (read_request(fd, line, sizeof line))
+                write_all(fd, "OK nslock 1 session 1 namespace USER\n");
+            close(fd);
+        }
+        _exit(0);
+    }
+    char x;
+    assert_int_equal(read(ready[0], &x, 1), 1);
+    nslock *c;
+    nslock_error err;
+    assert_int_equal(nslock_connect(&c, path, "victim", &err), -1);
+    assert_int_equal(err.code, NSLOCK_E_PROTECT);
+    assert_non_null(strstr(err.message, "runs as uid 65534"));
+    nslock_options o = {.socket_path = path, .client_name = "told", .server_uid = 65534};
+    assert_int_equal(nslock_open(&c, &o, &err), 0);
+    nslock_close(c);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void test_connect_uses_env_socket(void **state)
@@ -727,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_default_socket),
         cmocka_unit_test(test_connect_uses_env_socket),
+        cmocka_unit_test(test_refuses_a_foreign_server),
         cmocka_unit_test(test_lock_requests),
         cmocka_unit_test(test_command_text),
         cmocka_unit_test(test_server_error_keeps_connection),

@@ -164,6 +164,50 @@ static void sighup_is_logged_not_fatal(void **state)
     ts_finish(&t);
 }
 
+/* SPEC 8.3: the default socket lives in a directory only its user can use,
+ * created 0700; one that another user made first (or opened to others) is
+ * refused, so nobody can squat the socket. */
+static void default_socket_in_a_private_directory(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    ts_write_config(&t, NULL, NULL);
+    char runtime[80], dir[90], sock[104];
+    snprintf(runtime, sizeof runtime, "%s/run", t.dir);
+    assert_int_equal(mkdir(runtime, 0700), 0);
+    snprintf(dir, sizeof dir, "%s/nslock", runtime);
+    snprintf(sock, sizeof sock, "%s/nslock.sock", dir);
+    setenv("XDG_RUNTIME_DIR", runtime, 1);
+    const char *args[] = {"serve", "--config", t.config, NULL};
+    t.pid = spawn_args(&t, args);
+    ts_track(&t, true);
+    for (long deadline = ts_now_ms() + 10000; !ts_can_connect(sock);)
+        if (ts_now_ms() > deadline)
+            fail_msg("no server on the default socket %s", sock);
+    struct stat st;
+    assert_int_equal(lstat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(ts_stop(&t), 0);
+
+    chmod(dir, 0777);                                  /* open to others */
+    assert_int_equal(exit_status(spawn_args(&t, args)), 1);
+    assert_true(ts_log_contains(&t, "is open to other users"));
+    chmod(dir, 0700);
+    if (geteuid() == 0) {                              /* made by someone else */
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+        assert_int_equal(exit_status(spawn_args(&t, args)), 1);
+        assert_true(ts_log_contains(&t, "is owned by another user"));
+    }
+    rmdir(dir);
+    assert_int_equal(symlink("/tmp", dir), 0);         /* a symlink by its name */
+    assert_int_equal(exit_status(spawn_args(&t, args)), 1);
+    assert_true(ts_log_contains(&t, "is not a directory"));
+    unsetenv("XDG_RUNTIME_DIR");
+    ts_remove_dir(&t);
+}
+
 /* A live server keeps its socket: a second one refuses to start. */
 static void second_server_refused(void **state)
 {
@@ -319,6 +363,7 @@ int main(void)
         ts_test(bad_configuration_exits_2),
         ts_test(bad_state_directory_stops_the_start),
         ts_test(sighup_is_logged_not_fatal),
+        ts_test(default_socket_in_a_private_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
