@@ -3,16 +3,41 @@
  * A canonical name keeps the raw bytes of its string subscripts, so a tab
  * or a newline inside one would break the line format. M has a notation
  * for such strings, which users of IRIS and GT.M read at sight:
- * "x"_$C(9)_"y". Names without control bytes come out unchanged. */
+ * "x"_$C(9)_"y". Bytes that are not UTF-8 are written the same way
+ * ($C(255)), so that every answer, and the JSON made of it, is valid UTF-8.
+ * Names of printable UTF-8 come out unchanged. */
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "server/server_internal.h"
 
-static bool is_control(char c)
+size_t nsl_utf8_char_len(const char *text, size_t len)
 {
-    unsigned char u = (unsigned char)c;
-    return u < 0x20 || u == 0x7F;
+    const unsigned char *s = (const unsigned char *)text;
+    if (!len)
+        return 0;
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+             : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (!n || n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    /* no overlong forms, no surrogates, nothing above U+10FFFF */
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* A byte written as $C(n): a control byte, or one that starts no UTF-8
+ * character. */
+static bool is_special(const char *text, size_t len)
+{
+    unsigned char u = (unsigned char)text[0];
+    return u < 0x20 || u == 0x7F || nsl_utf8_char_len(text, len) == 0;
 }
 
 /* Where the string literal opened at text[open] ends: the index of its
@@ -70,9 +95,10 @@ size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap)
             if (!first)
                 put(&k, '_');
             first = false;
-            if (is_control(name[j])) {
+            if (is_special(name + j, end - j)) {
                 put_str(&k, "$C(");
-                for (bool lead = true; j < end && is_control(name[j]); j++, lead = false) {
+                for (bool lead = true; j < end && is_special(name + j, end - j);
+                     j++, lead = false) {
                     char num[8];
                     snprintf(num, sizeof num, "%s%u", lead ? "" : ",", (unsigned char)name[j]);
                     put_str(&k, num);
@@ -80,8 +106,9 @@ size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap)
                 put(&k, ')');
             } else {
                 put(&k, '"');
-                while (j < end && !is_control(name[j]))
-                    put(&k, name[j++]);
+                while (j < end && !is_special(name + j, end - j))
+                    for (size_t c = nsl_utf8_char_len(name + j, end - j); c; c--)
+                        put(&k, name[j++]);
                 put(&k, '"');
             }
         }

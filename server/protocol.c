@@ -215,10 +215,22 @@ static void req_hello(request *rq)
             return;
         }
         if (word_is(w, klen, "name")) {
-            size_t n = vlen < sizeof s->client - 1 ? vlen : sizeof s->client - 1;
-            for (size_t i = 0; i < n; i++) {
+            /* printable UTF-8 only: it is shown in tables and in JSON */
+            size_t n = 0;
+            for (size_t i = 0; i < vlen;) {
                 unsigned char c = (unsigned char)v[i];
-                s->client[i] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+                size_t clen = nsl_utf8_char_len(v + i, vlen - i);
+                if (c < 0x20 || c == 0x7F || clen == 0) {
+                    clen = 1;
+                    if (n + 1 < sizeof s->client)
+                        s->client[n++] = '?';
+                } else if (n + clen < sizeof s->client) {
+                    memcpy(s->client + n, v + i, clen);
+                    n += clen;
+                } else {
+                    break;
+                }
+                i += clen;
             }
             s->client[n] = '\0';
         } else if (word_is(w, klen, "pid")) {

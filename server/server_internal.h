@@ -37,6 +37,9 @@ void nsl_log(nsl_log_level level, const char *fmt, ...)
 /* A canonical lock name with the bytes below 0x20 and 0x7F inside its
  * strings written M-style: ^a("x"_$C(9)_"y"). snprintf-like. */
 size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap);
+/* The length of the UTF-8 character at text (1 for ASCII), 0 when the
+ * bytes there are not one. */
+size_t nsl_utf8_char_len(const char *text, size_t len);
 
 /* ---- sessions ---------------------------------------------------------------- */
 

@@ -126,12 +126,32 @@ static void transactions(void **state)
     ts_finish(&t);
 }
 
+/* Every answer is valid UTF-8 (JSON is made of it): bytes of a name that
+ * are no UTF-8 come out M-style, $C(255); a client name's become '?';
+ * UTF-8 itself passes unchanged. */
+static void answers_are_utf8(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    tcl *c = cl_open(&t);
+    cl_req(c, "HELLO name=\xff\xfe" "caf\xc3\xa9");
+    cl_granted(cl_req(c, "LOCK +^u(\"a\xff\x80" "b\",\"caf\xc3\xa9\",\"\xc3\")"));
+    char *rows = cl_data(c, "SHOW name=^u", NULL);
+    assert_non_null(strstr(rows, "\t??caf\xc3\xa9\t"));
+    assert_non_null(strstr(rows, "\t^u(\"a\"_$C(255,128)_\"b\",\"caf\xc3\xa9\",$C(195))\t"));
+    free(rows);
+    cl_close(c);
+    ts_finish(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         ts_test(transcript),
         ts_test(lock_answers),
         ts_test(transactions),
+        ts_test(answers_are_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
