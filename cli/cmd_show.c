@@ -25,7 +25,7 @@ static const nsl_table_column columns[NCOLUMNS] = {
     [COL_NAMESPACE] = {"NAMESPACE", 9, 0, "the namespace the lock was taken in"},
     [COL_SINCE]     = {"SINCE", 24, 0, "when it was granted or requested (UTC)"},
     [COL_TOKEN]     = {"TOKEN", 5, NSL_COL_RIGHT | NSL_COL_NUMBER, "the grant's fencing token"},
-    [COL_BLOCKERS]  = {"BLOCKERS", 8, 0, "the owners a waiting request waits for"},
+    [COL_BLOCKERS]  = {"BLOCKERS", 8, 0, "the owners a waiting request waits for, or why (table-full, recovering)"},
 };
 
 static void usage(FILE *out)

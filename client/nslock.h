@@ -242,7 +242,9 @@ typedef struct nslock_entry {
     const char *since;           /* UTC, ISO 8601 with milliseconds */
     uint64_t token;              /* fencing token; 0 for a waiting row */
     int waiting;                 /* 1 for a waiting request (mode Wait...) */
-    const char *blockers;        /* a waiting row's blocking owners, "3,5"; "" otherwise */
+    const char *blockers;        /* a waiting row's blocking owners, "3,5", or why it
+                                    waits with nobody in the way ("table-full",
+                                    "recovering"); "" otherwise */
 } nslock_entry;
 
 /* Filters of SHOW; zero/NULL fields match everything. */

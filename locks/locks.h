@@ -215,6 +215,9 @@ typedef struct nsl_view_filter {
 
 void nsl_view_filter_init(nsl_view_filter *f);
 
+/* Why a waiting request with no owner in its way waits. */
+enum { NSL_WAIT_LOCKS, NSL_WAIT_ROOM, NSL_WAIT_RECOVERY };
+
 typedef struct nsl_view_row {
     uint32_t database;
     nsl_owner_id owner;
@@ -228,6 +231,7 @@ typedef struct nsl_view_row {
     uint64_t token;            /* 0 for waiting rows */
     nsl_owner_id *blockers;    /* waiting rows: owners it waits for */
     size_t blocker_count;
+    uint8_t wait_reason;       /* waiting rows without blockers: why they wait */
 } nsl_view_row;
 
 typedef struct nsl_view {

@@ -173,6 +173,10 @@ nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl
             row->blockers = calloc(n ? n : 1, sizeof *row->blockers);
             if (row->blockers)
                 row->blocker_count = lk_request_blockers(e, r, row->blockers, n);
+            /* nobody in the way: it waits for the recovery, or for room */
+            if (!row->blocker_count)
+                row->wait_reason = e->grants_held ? NSL_WAIT_RECOVERY
+                                 : e->table_full ? NSL_WAIT_ROOM : NSL_WAIT_LOCKS;
         }
     }
     /* Databases sort by name: rows carry their database's rank while

@@ -500,7 +500,11 @@ static void out_row(nsl_session *s, const nsl_view_row *row, int64_t wall_offset
     else
         nsl_out_u64(s, row->token);
     nsl_out_char(s, '\t');
-    if (!row->waiting || !row->blocker_count)
+    if (row->waiting && !row->blocker_count && row->wait_reason == NSL_WAIT_ROOM)
+        nsl_out_str(s, "table-full");        /* it waits for room, not for an owner */
+    else if (row->waiting && !row->blocker_count && row->wait_reason == NSL_WAIT_RECOVERY)
+        nsl_out_str(s, "recovering");        /* it waits for the end of the recovery */
+    else if (!row->waiting || !row->blocker_count)
         nsl_out_char(s, '-');
     for (size_t i = 0; row->waiting && i < row->blocker_count; i++) {
         if (i)

@@ -485,6 +485,12 @@ static void forged_and_conflicting_reclaims(void **state)
     /* still recovering: a new request waits, and the forger cannot cut it short */
     cl_send(forger, "LOCK +^free:5\n");
     assert_int_equal(cl_line_wait(forger, 100), 0);
+    tcl *obs = cl_open(&t);
+    char *rows = cl_data(obs, "SHOW name=^free", NULL);
+    assert_non_null(strstr(rows, "\tWaitExclusive\t^free\t"));
+    assert_non_null(strstr(rows, "\trecovering\n"));    /* why it waits */
+    free(rows);
+    cl_close(obs);
     assert_string_equal(cl_req(a2, "RECLAIM DONE"), "OK");
     assert_string_equal(cl_req(b2, "RECLAIM DONE"), "OK");
     unsigned long long fresh = cl_granted(cl_line(forger));

@@ -497,6 +497,21 @@ static void table_full(void **state)
     assert_int_equal(f->notice_count, 1);
     assert_int_equal(f->notice_kinds[0], NSL_NOTICE_TABLE_FULL);
     assert_non_null(strstr(f->notices[0], "LOCK TABLE FULL"));
+    /* the view says why it waits: nobody is in its way, the table is full */
+    nsl_view_filter vf;
+    nsl_view_filter_init(&vf);
+    nsl_view view;
+    assert_int_equal(nsl_engine_view(f->engine, &vf, &view), NSL_OK);
+    int waiting = 0;
+    for (size_t i = 0; i < view.count; i++) {
+        if (!view.rows[i].waiting)
+            continue;
+        waiting++;
+        assert_int_equal(view.rows[i].blocker_count, 0);
+        assert_int_equal(view.rows[i].wait_reason, NSL_WAIT_ROOM);
+    }
+    assert_int_equal(waiting, 1);
+    nsl_view_free(&view);
     assert_int_equal(fx_run(f, a, "LOCK -^b"), -1);
     assert_non_null(fx_take(f, b));
     nsl_engine_stats st;

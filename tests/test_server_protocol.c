@@ -145,6 +145,28 @@ static void answers_are_utf8(void **state)
     ts_finish(&t);
 }
 
+/* A request that waits for room in a full table says so in BLOCKERS. */
+static void waiting_for_room_says_so(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start_with(&t, "  max_entries: 1\n", NULL);
+    tcl *a = cl_open(&t), *b = cl_open(&t), *obs = cl_open(&t);
+    cl_granted(cl_req(a, "LOCK +^a"));
+    cl_send(b, "LOCK +^b\n");
+    assert_int_equal(cl_line_wait(b, 100), 0);
+    char *rows = cl_data(obs, "SHOW name=^b", NULL);
+    assert_non_null(strstr(rows, "\tWaitExclusive\t^b\t"));
+    assert_non_null(strstr(rows, "\ttable-full\n"));
+    free(rows);
+    assert_string_equal(cl_req(a, "LOCK -^a"), "OK");
+    cl_granted(cl_line(b));
+    cl_close(a);
+    cl_close(b);
+    cl_close(obs);
+    ts_finish(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +174,7 @@ int main(void)
         ts_test(lock_answers),
         ts_test(transactions),
         ts_test(answers_are_utf8),
+        ts_test(waiting_for_room_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
