@@ -422,7 +422,10 @@ static void close_any(uv_handle_t *h, void *arg)
 static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
 {
     char def[sizeof srv->socket_path + 64];
-    const char *path = opt->socket_path ? opt->socket_path : srv->cfg->socket;
+    /* SPEC 8.1: serve finds its socket as every client does */
+    const char *env = getenv("NSLOCK_SOCKET");
+    const char *path = opt->socket_path ? opt->socket_path
+                     : env && *env ? env : srv->cfg->socket;
     if (!path) {
         nsl_server_default_socket(def, sizeof def);
         path = def;

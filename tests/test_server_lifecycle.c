@@ -208,6 +208,30 @@ static void default_socket_in_a_private_directory(void **state)
     ts_remove_dir(&t);
 }
 
+/* serve finds its socket as the clients do: $NSLOCK_SOCKET before the
+ * configuration's server.socket (SPEC 8.1). */
+static void serve_takes_nslock_socket(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    char other[128], server[200];
+    snprintf(other, sizeof other, "%s/from-config.sock", t.dir);
+    snprintf(server, sizeof server, "server:\n  socket: %s\n", other);
+    ts_write_config(&t, NULL, server);
+    setenv("NSLOCK_SOCKET", t.sock, 1);
+    const char *args[] = {"serve", "--config", t.config, NULL};
+    t.pid = spawn_args(&t, args);
+    ts_track(&t, true);
+    unsetenv("NSLOCK_SOCKET");
+    for (long deadline = ts_now_ms() + 10000; !ts_can_connect(t.sock);)
+        if (ts_now_ms() > deadline)
+            fail_msg("the server is not on $NSLOCK_SOCKET");
+    struct stat st;
+    assert_int_equal(stat(other, &st), -1);
+    ts_finish(&t);
+}
+
 /* A live server keeps its socket: a second one refuses to start. */
 static void second_server_refused(void **state)
 {
@@ -364,6 +388,7 @@ int main(void)
         ts_test(bad_state_directory_stops_the_start),
         ts_test(sighup_is_logged_not_fatal),
         ts_test(default_socket_in_a_private_directory),
+        ts_test(serve_takes_nslock_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
