@@ -37,7 +37,7 @@ struct nsl_recovery {
     uv_timer_t grace;                /* first: the close callback frees the whole */
     awaited *sessions;               /* every session of the old registry */
     size_t waiting_for;              /* of them, not done */
-    size_t registered, reclaimed_locks, conflicts;
+    size_t reclaimed_locks, conflicts;  /* for the log line at the end */
     uint64_t started;
 };
 
@@ -210,8 +210,9 @@ static void recovery_end(nsl_server *srv, const char *why)
                 back, total, r->reclaimed_locks, lost_count == 1 ? "" : "s", lost,
                 lost_len + 16 >= sizeof lost ? ", ..." : "");
     else
-        nsl_log(NSL_LOG_INFO, "recovery ended (%s) after %" PRIu64 " ms: %zu of %zu sessions "
-                "reclaimed %zu locks", why, ms, back, total, r->reclaimed_locks);
+        nsl_log(r->conflicts ? NSL_LOG_WARN : NSL_LOG_INFO, "recovery ended (%s) after %" PRIu64
+                " ms: %zu of %zu sessions reclaimed %zu locks, %zu reclaims refused as conflicts",
+                why, ms, back, total, r->reclaimed_locks, r->conflicts);
     uv_close((uv_handle_t *)&r->grace, free_recovery);
     srv->recovery = NULL;
     /* Only now, with the new registry durable, are the held requests served. */

@@ -319,6 +319,19 @@ static inline tcl *cl_try_open(const char *path)
     return c;
 }
 
+/* A loopback TCP port free at the moment of asking. */
+static inline int ts_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 static inline int cl_connect_tcp(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -430,6 +430,33 @@ static void killed_during_recovery(void **state)
     ts_finish(&t);
 }
 
+/* A deploy: the server is stopped with SIGTERM and started again. It keeps
+ * its registry, so an idle holder reclaims as after a crash. */
+static void sigterm_restart_keeps_locks(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    nslock *c = holder(&t, "deployed", NSLOCK_KEEPER_THREAD);
+    lock_range(c, "^d", 1, 300, NSLOCK_EXCLUSIVE);
+    int n;
+    char *before = owner_rows(&t, nslock_session_id(c), &n);
+    assert_int_equal(ts_stop(&t), 0);
+    ts_launch(&t);
+    tcl *rival = cl_open(&t);
+    assert_string_equal(cl_req(rival, "LOCK +^d(7):0.2"), "OK 0");
+    await_recovered(&t);
+    char *after = owner_rows(&t, nslock_session_id(c), &n);
+    assert_int_equal(n, 300);
+    assert_string_equal(after, before);
+    assert_int_equal(nslock_is_lost(c), 0);
+    cl_close(rival);
+    free(before);
+    free(after);
+    nslock_close(c);
+    ts_finish(&t);
+}
+
 /* ---- refusals ------------------------------------------------------------------------------ */
 
 /* The secret from HELLO: "... secret HEX ..." */
@@ -574,6 +601,7 @@ int main(void)
         cmocka_unit_test_teardown(lost_after_the_grace, ts_teardown),
         cmocka_unit_test_teardown(forged_and_conflicting_reclaims, ts_teardown),
         cmocka_unit_test_teardown(killed_during_recovery, ts_teardown),
+        cmocka_unit_test_teardown(sigterm_restart_keeps_locks, ts_teardown),
         cmocka_unit_test_teardown(registry_write_fails, ts_teardown),
         cmocka_unit_test_teardown(reclaims_every_count, ts_teardown),
     };

@@ -121,22 +121,10 @@ static void proxy_do(setup *u, char what)
     assert_int_equal(got, what);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void start(setup *u)
 {
     ts_make_dir(&u->t);
-    u->server_port = free_port();
+    u->server_port = ts_free_port();
     char token_path[160], server[400];
     snprintf(token_path, sizeof token_path, "%s/token", u->t.dir);
     ts_write_file(token_path, "s3cret-token\n", 0600);

@@ -65,18 +65,6 @@ static void socket_is_0660_and_tcp_off(void **state)
     ts_finish(&t);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static tcl *tcp_client(int port)
 {
     long deadline = ts_now_ms() + 5000;
@@ -94,7 +82,7 @@ static void tcp_needs_the_token(void **state)
     (void)state;
     tsrv t;
     ts_make_dir(&t);
-    int port = free_port();
+    int port = ts_free_port();
     char token_path[160], server[400];
     snprintf(token_path, sizeof token_path, "%s/token", t.dir);
     ts_write_file(token_path, "s3cret-token\n", 0600);
@@ -283,7 +271,7 @@ static void silent_tcp_session_ends(void **state)
     (void)state;
     tsrv t;
     ts_make_dir(&t);
-    int port = free_port();
+    int port = ts_free_port();
     char token_path[160], server[400], host_port[32];
     snprintf(token_path, sizeof token_path, "%s/token", t.dir);
     ts_write_file(token_path, "s3cret-token\n", 0600);
