@@ -1,4 +1,4 @@
-/* cmd_validate.c — `nslock validate [--json] [-q] FILE...` (SPEC 2.1).
+/* cmd_validate.c — `nslock validate [--format F] [-q] FILE...`.
  *
  * Each file goes through every stage that can find a problem: the loader
  * (YAML and schema), the registry (names, directories, references) and the
@@ -20,16 +20,23 @@ static void usage(FILE *out)
 {
     fputs("Usage: nslock validate [OPTIONS] FILE...\n"
           "\n"
-          "Check nslock configuration files. Every problem is reported, one per line,\n"
+          "Check nslock configuration files (FILE - reads standard input). Every\n"
+          "problem is reported, sorted by position, compiler-style:\n"
           "  FILE:LINE:COL: error: MESSAGE      (or warning:)\n"
-          "sorted by position, then one summary line per file:\n"
-          "  FILE: 2 errors, 1 warning\n"
+          "      LINE | the source line\n"
+          "           |     ^\n"
+          "then one summary line per file, and a total when there are several.\n"
           "\n"
           "Options:\n"
-          "  -J, --json    print the diagnostics of all files as one JSON array of\n"
-          "                {file, line, column, severity, message}; no summary lines\n"
-          "  -q, --quiet   leave out warnings and summary lines\n"
-          "  -h, --help    print this help and exit\n"
+          "      --format FORMAT  text (the default), json, sarif (SARIF 2.1.0, for\n"
+          "                       code scanning) or github (GitHub Actions annotations)\n"
+          "  -J, --json           the same as --format=json: one JSON array of\n"
+          "                       {file, line, column, severity, rule, message}\n"
+          "      --no-source      text: leave out the source lines and carets\n"
+          "  -q, --quiet          leave out warnings and summary lines\n"
+          "  -h, --help           print this help and exit\n"
+          "\n"
+          "Every diagnostic has a stable rule id (the `rule` of JSON, SARIF's ruleId).\n"
           "\n"
           "Exit status: 0 no errors (warnings allowed), 1 errors found,\n"
           "2 a file unreadable or not YAML, or a usage error.\n",
@@ -47,12 +54,12 @@ static int usage_error(const char *fmt, const char *arg)
     return NSL_EXIT_USAGE;
 }
 
-/* Runs every stage on one file; returns its exit status. */
-static int validate_file(const char *path, nsl_diags *diags)
+/* Runs every stage on one text; returns its exit status. */
+static int validate_text(const char *name, const char *text, size_t len, nsl_diags *diags)
 {
     nsl_config *cfg;
     size_t errors_before = nsl_diags_count(diags, NSL_DIAG_ERROR);
-    nsl_config_status status = nsl_config_load_file(path, &cfg, diags);
+    nsl_config_status status = nsl_config_load_buffer(name, text, len, &cfg, diags);
     bool failed = status != NSL_CONFIG_OK;
 
     if (cfg) {
@@ -112,23 +119,47 @@ static const char *plural(size_t n)
     return n == 1 ? "" : "s";
 }
 
+typedef enum output_format { FORMAT_TEXT, FORMAT_JSON, FORMAT_SARIF, FORMAT_GITHUB } output_format;
+
+static bool parse_format(const char *arg, output_format *f)
+{
+    static const char *const names[] = {"text", "json", "sarif", "github"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(arg, names[i])) {
+            *f = (output_format)i;
+            return true;
+        }
+    return false;
+}
+
 int nsl_cmd_validate(int argc, char **argv)
 {
+    enum { OPT_FORMAT = 256, OPT_NO_SOURCE };
     static const struct option options[] = {
+        {"format", required_argument, NULL, OPT_FORMAT},
         {"json", no_argument, NULL, 'J'},
+        {"no-source", no_argument, NULL, OPT_NO_SOURCE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false, quiet = false;
+    output_format format = FORMAT_TEXT;
+    bool quiet = false, source = true;
     int c;
 
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "Jqh", options, NULL)) != -1) {
         switch (c) {
+        case OPT_FORMAT:
+            if (!parse_format(optarg, &format))
+                return usage_error("unknown format '%s' (text, json, sarif or github)", optarg);
+            break;
         case 'J':
-            json = true;
+            format = FORMAT_JSON;
+            break;
+        case OPT_NO_SOURCE:
+            source = false;
             break;
         case 'q':
             quiet = true;
@@ -137,7 +168,9 @@ int nsl_cmd_validate(int argc, char **argv)
             usage(stdout);
             return NSL_EXIT_OK;
         default:
-            if (optopt) {
+            if (c == ':' || (optopt == OPT_FORMAT))
+                return usage_error("missing argument for '%s'", argv[optind - 1]);
+            if (optopt > 0 && optopt < 256) {
                 char opt[2] = {(char)optopt, '\0'};
                 return usage_error("unknown option '-%s'", opt);
             }
@@ -147,33 +180,55 @@ int nsl_cmd_validate(int argc, char **argv)
     if (optind == argc)
         return usage_error("%s", "no file given");
 
-    int worst = NSL_EXIT_OK;
+    int worst = NSL_EXIT_OK, stdin_uses = 0;
+    size_t total_errors = 0, total_warnings = 0;
     nsl_diags all;
     nsl_diags_init(&all);
+    for (int i = optind; i < argc; i++)
+        stdin_uses += !strcmp(argv[i], "-");
+    if (stdin_uses > 1)
+        return usage_error("%s", "standard input (-) given more than once");
     for (int i = optind; i < argc; i++) {
+        const char *name = strcmp(argv[i], "-") ? argv[i] : NSL_CONFIG_STDIN;
         nsl_diags diags;
         nsl_diags_init(&diags);
-        int status = validate_file(argv[i], &diags);
+        size_t len;
+        char *text = nsl_config_read(argv[i], &len, &diags);
+        int status = text ? validate_text(name, text, len, &diags) : NSL_EXIT_USAGE;
         if (status > worst)
             worst = status;
         nsl_diags_sort(&diags);
         if (quiet)
             drop_warnings(&diags);
-        if (json) {
+        size_t errors = nsl_diags_count(&diags, NSL_DIAG_ERROR);
+        size_t warnings = nsl_diags_count(&diags, NSL_DIAG_WARNING);
+        total_errors += errors;
+        total_warnings += warnings;
+        if (format != FORMAT_TEXT) {
             move_diags(&all, &diags);
+            free(text);
             continue;
         }
-        nsl_diags_print(&diags, stdout);
-        if (!quiet) {
-            size_t errors = nsl_diags_count(&diags, NSL_DIAG_ERROR);
-            size_t warnings = nsl_diags_count(&diags, NSL_DIAG_WARNING);
-            printf("%s: %zu error%s, %zu warning%s\n", argv[i], errors, plural(errors),
+        if (source)
+            nsl_diags_print_source(&diags, stdout, name, text, len);
+        else
+            nsl_diags_print(&diags, stdout);
+        if (!quiet)
+            printf("%s: %zu error%s, %zu warning%s\n", name, errors, plural(errors),
                    warnings, plural(warnings));
-        }
         nsl_diags_free(&diags);
+        free(text);
     }
-    if (json)
+    int files = argc - optind;
+    if (format == FORMAT_TEXT && !quiet && files > 1)
+        printf("%d files: %zu error%s, %zu warning%s\n", files, total_errors,
+               plural(total_errors), total_warnings, plural(total_warnings));
+    if (format == FORMAT_JSON)
         nsl_diags_print_json(&all, stdout);
+    else if (format == FORMAT_SARIF)
+        nsl_diags_print_sarif(&all, stdout, NSL_VERSION);
+    else if (format == FORMAT_GITHUB)
+        nsl_diags_print_github(&all, stdout);
     nsl_diags_free(&all);
     return worst;
 }

@@ -10,6 +10,7 @@
 #define NSL_CONFIG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ typedef enum nsl_diag_level {
 
 typedef struct nsl_diag {
     nsl_diag_level level;
+    const char *rule; /* stable id of the kind of problem ("unknown-key"); static */
     char *file;    /* owned copy */
     int line;      /* 1-based; 0 when the problem has no position */
     int col;       /* 1-based; 0 when unknown */
@@ -43,20 +45,38 @@ typedef struct nsl_pos {
 
 void nsl_diags_init(nsl_diags *d);
 void nsl_diags_free(nsl_diags *d);
-void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
-                   nsl_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* rule: one of the ids nsl_diag_rule_describe() knows (a string literal). */
+void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *rule,
+                   const char *file, nsl_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* The same with a va_list, for modules that wrap it in their own helper. */
-void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
-                    nsl_pos pos, const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
+void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *rule,
+                    const char *file, nsl_pos pos, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 size_t nsl_diags_count(const nsl_diags *d, nsl_diag_level level);
 /* Sorts by file, line, column (stable), so reports read top to bottom. */
 void nsl_diags_sort(nsl_diags *d);
 /* "FILE:LINE:COL: error: MESSAGE" one per line (position parts omitted when 0). */
 void nsl_diags_print(const nsl_diags *d, FILE *out);
-/* A JSON array of {"file","line","column","severity","message"}. */
+/* The same, each followed by its source line and a caret under the column,
+ * as gcc prints them, for the diagnostics of `file` whose text is given. */
+void nsl_diags_print_source(const nsl_diags *d, FILE *out, const char *file,
+                            const char *text, size_t len);
+/* A JSON array of {"file","line","column","severity","rule","message"}. */
 void nsl_diags_print_json(const nsl_diags *d, FILE *out);
+/* A SARIF 2.1.0 log: one run of tool `nslock` (version given), its rules,
+ * one result per diagnostic with its physical location. */
+void nsl_diags_print_sarif(const nsl_diags *d, FILE *out, const char *version);
+/* GitHub Actions workflow commands: `::error file=F,line=L,col=C::MESSAGE`. */
+void nsl_diags_print_github(const nsl_diags *d, FILE *out);
+/* A one-line description of a rule id, NULL for an unknown id. */
+const char *nsl_diag_rule_describe(const char *rule);
+
+/* "Did you mean": the candidate nearest to word by edit distance (letters
+ * compared case-insensitively when icase), or NULL when none is close
+ * enough to be a likely typo. */
+const char *nsl_suggest(const char *word, const char *const *candidates, size_t n,
+                        bool icase);
 
 /* ---- the configuration ------------------------------------------------ */
 
@@ -126,6 +146,11 @@ typedef enum nsl_config_status {
  * goes to diags; none is printed. */
 nsl_config_status nsl_config_load_file(const char *path, nsl_config **out,
                                        nsl_diags *diags);
+/* Reads a configuration file ("-": standard input) whole; NULL after adding
+ * a diagnostic (named NSL_CONFIG_STDIN for "-"). The caller frees the text.
+ * nsl_config_load_file takes "-" the same way. */
+#define NSL_CONFIG_STDIN "<stdin>"
+char *nsl_config_read(const char *path, size_t *len, nsl_diags *diags);
 nsl_config_status nsl_config_load_buffer(const char *name, const char *text,
                                          size_t len, nsl_config **out,
                                          nsl_diags *diags);

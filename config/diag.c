@@ -1,5 +1,5 @@
 /* diag.c — the diagnostics list: every stage of validation appends to it,
- * the CLI sorts and prints it, compiler style or as JSON. */
+ * the CLI sorts it; diag_print.c prints it in each output format. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +48,7 @@ static char *sanitize(const char *s)
  * first, useful lines under millions of copies (and take the memory). */
 #define MAX_DIAGS 1000
 
-static void append(nsl_diags *d, nsl_diag_level level, const char *file,
+static void append(nsl_diags *d, nsl_diag_level level, const char *rule, const char *file,
                    nsl_pos pos, char *message)
 {
     if (d->count == d->capacity) {
@@ -57,14 +57,15 @@ static void append(nsl_diags *d, nsl_diag_level level, const char *file,
     }
     nsl_diag *g = &d->items[d->count++];
     g->level = level;
+    g->rule = rule ? rule : "other";
     g->file = nsl_cfg_strdup(file ? file : "");
     g->line = pos.line > 0 ? pos.line : 0;
     g->col = g->line && pos.col > 0 ? pos.col : 0;
     g->message = message;
 }
 
-void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
-                    nsl_pos pos, const char *fmt, va_list ap)
+void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *rule,
+                    const char *file, nsl_pos pos, const char *fmt, va_list ap)
 {
     if (d->count > MAX_DIAGS) {
         if (level == NSL_DIAG_ERROR)   /* the note stands for an error too */
@@ -72,7 +73,7 @@ void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
         return;
     }
     if (d->count == MAX_DIAGS) {
-        append(d, level, file, (nsl_pos){0, 0},
+        append(d, level, "too-many-problems", file, (nsl_pos){0, 0},
                nsl_cfg_strdup("too many problems: the rest are not reported"));
         return;
     }
@@ -86,16 +87,16 @@ void nsl_diags_vadd(nsl_diags *d, nsl_diag_level level, const char *file,
     vsnprintf(raw, (size_t)n + 1, fmt, again);
     va_end(again);
 
-    append(d, level, file, pos, sanitize(raw));
+    append(d, level, rule, file, pos, sanitize(raw));
     free(raw);
 }
 
-void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *file,
-                   nsl_pos pos, const char *fmt, ...)
+void nsl_diags_add(nsl_diags *d, nsl_diag_level level, const char *rule,
+                   const char *file, nsl_pos pos, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    nsl_diags_vadd(d, level, file, pos, fmt, ap);
+    nsl_diags_vadd(d, level, rule, file, pos, fmt, ap);
     va_end(ap);
 }
 
@@ -136,111 +137,4 @@ void nsl_diags_sort(nsl_diags *d)
     for (size_t i = 0; i < d->count; i++)
         d->items[i] = r[i].diag;
     free(r);
-}
-
-static const char *level_name(nsl_diag_level level)
-{
-    return level == NSL_DIAG_ERROR ? "error" : "warning";
-}
-
-void nsl_diags_print(const nsl_diags *d, FILE *out)
-{
-    for (size_t i = 0; i < d->count; i++) {
-        const nsl_diag *g = &d->items[i];
-        fputs(g->file, out);
-        if (g->line)
-            fprintf(out, ":%d", g->line);
-        if (g->col)
-            fprintf(out, ":%d", g->col);
-        fprintf(out, ": %s: %s\n", level_name(g->level), g->message);
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, min = 0x80, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, min = 0x800, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, min = 0x10000, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* A JSON string: escapes what JSON requires; bytes that are not UTF-8 (a
- * file name from argv can hold anything) become U+FFFD. */
-static void json_string(const char *str, FILE *out)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str);
-    fputc('"', out);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc(c, out);
-            i++;
-        } else if (c == '\n') {
-            fputs("\\n", out), i++;
-        } else if (c == '\t') {
-            fputs("\\t", out), i++;
-        } else if (c == '\r') {
-            fputs("\\r", out), i++;
-        } else if (c < 0x20) {
-            fprintf(out, "\\u%04x", c), i++;
-        } else {
-            size_t len = utf8_len(s + i, n - i);
-            if (len == 0) {
-                fputs("\\ufffd", out);
-                i++;
-            } else {
-                fwrite(s + i, 1, len, out);
-                i += len;
-            }
-        }
-    }
-    fputc('"', out);
-}
-
-void nsl_diags_print_json(const nsl_diags *d, FILE *out)
-{
-    if (d->count == 0) {
-        fputs("[]\n", out);
-        return;
-    }
-    fputs("[\n", out);
-    for (size_t i = 0; i < d->count; i++) {
-        const nsl_diag *g = &d->items[i];
-        fputs("  {\"file\": ", out);
-        json_string(g->file, out);
-        if (g->line)
-            fprintf(out, ", \"line\": %d", g->line);
-        else
-            fputs(", \"line\": null", out);
-        if (g->col)
-            fprintf(out, ", \"column\": %d", g->col);
-        else
-            fputs(", \"column\": null", out);
-        fprintf(out, ", \"severity\": \"%s\", \"message\": ", level_name(g->level));
-        json_string(g->message, out);
-        fputs(i + 1 < d->count ? "},\n" : "}\n", out);
-    }
-    fputs("]\n", out);
 }

@@ -68,14 +68,14 @@ typedef struct loader {
     char show_buf[4][SHOW_BYTES];
 } loader;
 
-static void error_at(loader *L, nsl_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void error_at(loader *L, const char *rule, nsl_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void error_at(loader *L, nsl_pos pos, const char *fmt, ...)
+static void error_at(loader *L, const char *rule, nsl_pos pos, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    nsl_diags_vadd(L->diags, NSL_DIAG_ERROR, L->file, pos, fmt, ap);
+    nsl_diags_vadd(L->diags, NSL_DIAG_ERROR, rule, L->file, pos, fmt, ap);
     va_end(ap);
     L->errors++;
 }
@@ -208,7 +208,7 @@ static void check_keys(loader *L, node *map)
         }
         k->ignored = true;
         if (k->kind != NODE_INVALID)
-            error_at(L, k->pos, "a key must be a scalar, not a %s",
+            error_at(L, "yaml-key", k->pos, "a key must be a scalar, not a %s",
                      k->kind == NODE_MAPPING ? "mapping" : "sequence");
     }
     qsort(keys, n, sizeof *keys, ranked_key_cmp);
@@ -219,7 +219,7 @@ static void check_keys(loader *L, node *map)
             continue;
         }
         b->ignored = true;
-        error_at(L, b->pos, "duplicate key `%s` (first at %d:%d)",
+        error_at(L, "duplicate-key", b->pos, "duplicate key `%s` (first at %d:%d)",
                  show_node(L, b), a->pos.line, a->pos.col);
     }
     free(keys);
@@ -244,11 +244,11 @@ static void syntax_error(loader *L, const yaml_parser_t *p)
     switch (p->error) {
     case YAML_READER_ERROR:
         if (p->problem_value != -1)
-            error_at(L, offset_pos(L, p->problem_offset),
+            error_at(L, "not-yaml", offset_pos(L, p->problem_offset),
                      "not YAML text: %s (byte 0x%02X)", p->problem,
                      (unsigned)p->problem_value);
         else
-            error_at(L, offset_pos(L, p->problem_offset), "not YAML text: %s",
+            error_at(L, "not-yaml", offset_pos(L, p->problem_offset), "not YAML text: %s",
                      p->problem);
         break;
     case YAML_SCANNER_ERROR:
@@ -256,23 +256,23 @@ static void syntax_error(loader *L, const yaml_parser_t *p)
         /* IRIS names such as %SYS are a common way to meet this one. */
         c = char_at(L, p->problem_mark);
         if (c && strchr("%@`", c))
-            error_at(L, mark_pos(p->problem_mark),
+            error_at(L, "yaml-syntax", mark_pos(p->problem_mark),
                      "YAML syntax error: a plain value cannot start with `%c`; quote it%s",
                      c, c == '%' ? ", as in \"%SYS\"" : "");
         else if (p->context)
-            error_at(L, mark_pos(p->problem_mark),
+            error_at(L, "yaml-syntax", mark_pos(p->problem_mark),
                      "YAML syntax error: %s (%s at %zu:%zu)",
                      p->problem, p->context, p->context_mark.line + 1,
                      p->context_mark.column + 1);
         else
-            error_at(L, mark_pos(p->problem_mark), "YAML syntax error: %s",
+            error_at(L, "yaml-syntax", mark_pos(p->problem_mark), "YAML syntax error: %s",
                      p->problem);
         break;
     case YAML_MEMORY_ERROR:
         nsl_cfg_oom();
         break;
     default:
-        error_at(L, no_pos, "YAML error: %s", p->problem ? p->problem : "unknown");
+        error_at(L, "yaml-syntax", no_pos, "YAML error: %s", p->problem ? p->problem : "unknown");
         break;
     }
 }
@@ -321,7 +321,7 @@ static bool build_tree(loader *L, node **root)
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (*root) {
-                error_at(L, mark_pos(ev.start_mark),
+                error_at(L, "yaml-documents", mark_pos(ev.start_mark),
                          "a second YAML document: the configuration must be one document");
                 done = true;
             }
@@ -329,7 +329,7 @@ static bool build_tree(loader *L, node **root)
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
             if (depth == MAX_DEPTH) {
-                error_at(L, mark_pos(ev.start_mark), "nesting deeper than %d levels",
+                error_at(L, "yaml-nesting", mark_pos(ev.start_mark), "nesting deeper than %d levels",
                          MAX_DEPTH);
                 ok = false;
                 done = true;
@@ -345,7 +345,7 @@ static bool build_tree(loader *L, node **root)
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             break;
         case YAML_ALIAS_EVENT:
-            error_at(L, mark_pos(ev.start_mark), "aliases are not allowed (*%s)",
+            error_at(L, "yaml-alias", mark_pos(ev.start_mark), "aliases are not allowed (*%s)",
                      show(L, (const char *)ev.data.alias.anchor,
                           strlen((const char *)ev.data.alias.anchor)));
             n = new_node(L, NODE_INVALID, ev.start_mark, NULL, 0);
@@ -361,7 +361,7 @@ static bool build_tree(loader *L, node **root)
         if (n) {
             const char *tag = tag_of(&ev);
             if (tag)
-                error_at(L, n->pos, "YAML tags are not supported (%s)",
+                error_at(L, "yaml-tag", n->pos, "YAML tags are not supported (%s)",
                          show(L, tag, strlen(tag)));
             if (depth > 0)
                 append_child(stack[depth - 1], n);
@@ -429,7 +429,7 @@ static bool expect_mapping(loader *L, const node *n, const char *what,
         return true;
     if (n->kind == NODE_INVALID || (null_ok && is_null(n)))
         return false;
-    error_at(L, n->pos, "%s must be a mapping%s%s, not %s", what,
+    error_at(L, "wrong-type", n->pos, "%s must be a mapping%s%s, not %s", what,
              example ? " such as " : "", example ? example : "", describe(L, n));
     return false;
 }
@@ -440,11 +440,11 @@ static bool expect_scalar(loader *L, const node *n, const char *what,
     if (n->kind == NODE_INVALID)
         return false;
     if (n->kind != NODE_SCALAR) {
-        error_at(L, n->pos, "%s must be %s, not %s", what, expected, describe(L, n));
+        error_at(L, "wrong-type", n->pos, "%s must be %s, not %s", what, expected, describe(L, n));
         return false;
     }
     if (is_null(n)) {
-        error_at(L, n->pos, "%s has no value", what);
+        error_at(L, "wrong-type", n->pos, "%s has no value", what);
         return false;
     }
     return true;
@@ -454,7 +454,7 @@ static bool has_nul(loader *L, const node *n, const char *what)
 {
     if (!memchr(n->text, '\0', n->len))
         return false;
-    error_at(L, n->pos, "%s contains a NUL byte", what);
+    error_at(L, "nul-byte", n->pos, "%s contains a NUL byte", what);
     return true;
 }
 
@@ -464,7 +464,7 @@ static char *read_string(loader *L, const node *n, const char *what)
     if (!expect_scalar(L, n, what, "a string") || has_nul(L, n, what))
         return NULL;
     if (n->len == 0) {
-        error_at(L, n->pos, "%s is empty", what);
+        error_at(L, "empty-value", n->pos, "%s is empty", what);
         return NULL;
     }
     return nsl_cfg_strndup(n->text, n->len);
@@ -476,7 +476,7 @@ static bool read_number(loader *L, const node *n, const char *what,
     if (!expect_scalar(L, n, what, "a whole number"))
         return false;
     if (!n->plain) {
-        error_at(L, n->pos, "%s must be a whole number, not a quoted string", what);
+        error_at(L, "not-a-number", n->pos, "%s must be a whole number, not a quoted string", what);
         return false;
     }
     const char *s = n->text, *end = n->text + n->len;
@@ -484,14 +484,14 @@ static bool read_number(loader *L, const node *n, const char *what,
     if (*s == '-' || *s == '+')
         s++;
     if (s == end || (size_t)(end - s) != strspn(s, "0123456789")) {
-        error_at(L, n->pos, "%s must be a whole number, not `%s`", what, show_node(L, n));
+        error_at(L, "not-a-number", n->pos, "%s must be a whole number, not `%s`", what, show_node(L, n));
         return false;
     }
     uint64_t x = 0;
     for (; s < end && x <= UINT32_MAX; s++)
         x = x * 10 + (uint64_t)(*s - '0');
     if ((negative && x != 0) || x < min || x > max) {
-        error_at(L, n->pos, "%s is %s; it must be between %u and %u", what,
+        error_at(L, "out-of-range", n->pos, "%s is %s; it must be between %u and %u", what,
                  show_node(L, n), (unsigned)min, (unsigned)max);
         return false;
     }
@@ -510,11 +510,11 @@ static bool is_letter(char c)
 static void check_name(loader *L, const node *k, const char *kind)
 {
     if (k->len == 0) {
-        error_at(L, k->pos, "empty %s name", kind);
+        error_at(L, "invalid-name", k->pos, "empty %s name", kind);
         return;
     }
     if (k->len > MAX_NAME_CHARS) {
-        error_at(L, k->pos, "%s name `%s` is longer than %d characters", kind,
+        error_at(L, "invalid-name", k->pos, "%s name `%s` is longer than %d characters", kind,
                  show_node(L, k), MAX_NAME_CHARS);
         return;
     }
@@ -523,7 +523,7 @@ static void check_name(loader *L, const node *k, const char *kind)
     for (size_t i = 1; ok && i < k->len; i++)
         ok = is_letter(s[i]) || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-';
     if (!ok)
-        error_at(L, k->pos,
+        error_at(L, "invalid-name", k->pos,
                  "invalid %s name `%s`: use a letter, `%%` or `_`, then letters, "
                  "digits, `_` or `-`", kind, show_node(L, k));
 }
@@ -586,14 +586,17 @@ static const char *key_list(char *buf, size_t cap, const char *const *names, siz
 static void unknown_key(loader *L, const node *k, const char *where,
                         const char *const *names, size_t n)
 {
-    char expected[256];
+    char expected[256], hint[96] = "";
     key_list(expected, sizeof expected, names, n);
+    const char *near = k->kind == NODE_SCALAR ? nsl_suggest(k->text, names, n, false) : NULL;
+    if (near)
+        snprintf(hint, sizeof hint, "; did you mean `%s`?", near);
     if (where)
-        error_at(L, k->pos, "unknown key `%s` in %s (expected %s)", show_node(L, k),
-                 where, expected);
+        error_at(L, "unknown-key", k->pos, "unknown key `%s` in %s (expected %s)%s",
+                 show_node(L, k), where, expected, hint);
     else
-        error_at(L, k->pos, "unknown top-level key `%s` (expected %s)", show_node(L, k),
-                 expected);
+        error_at(L, "unknown-key", k->pos, "unknown top-level key `%s` (expected %s)%s",
+                 show_node(L, k), expected, hint);
 }
 
 /* Reads a section of fields; found[i] is the value node of fields[i]. */
@@ -639,12 +642,12 @@ static void check_listen(loader *L, const node *n)
     bool host_ok = text[0] == '[' ? host_len > 2 && text[host_len - 1] == ']'
                                   : host_len > 0 && !memchr(text, ':', host_len);
     if (!host_ok || !*port || strspn(port, "0123456789") != strlen(port)) {
-        error_at(L, n->pos, "server.listen must be HOST:PORT (such as 127.0.0.1:7420 "
+        error_at(L, "bad-listen", n->pos, "server.listen must be HOST:PORT (such as 127.0.0.1:7420 "
                  "or [::1]:7420), not `%s`", show_node(L, n));
         return;
     }
     if (strlen(port) > 5 || atoi(port) < 1 || atoi(port) > 65535)
-        error_at(L, n->pos, "server.listen port %s is out of range (1 to 65535)",
+        error_at(L, "bad-listen", n->pos, "server.listen port %s is out of range (1 to 65535)",
                  show(L, port, strlen(port)));
 }
 
@@ -654,14 +657,14 @@ static void read_server(loader *L, const node *map)
     nsl_config *cfg = L->cfg;
     read_fields(L, map, "server", server_fields, COUNT(server_fields), found);
     if (cfg->socket && strlen(cfg->socket) > MAX_SOCKET_BYTES)
-        error_at(L, found[SERVER_SOCKET]->pos,
+        error_at(L, "path-too-long", found[SERVER_SOCKET]->pos,
                  "server.socket is longer than %zu bytes, the limit of a Unix socket path",
                  (size_t)MAX_SOCKET_BYTES);
     if (cfg->listen) {
         cfg->listen_pos = found[SERVER_LISTEN]->pos;
         check_listen(L, found[SERVER_LISTEN]);
         if (!found[SERVER_TOKEN_FILE])
-            error_at(L, cfg->listen_pos, "server.listen needs server.token_file: "
+            error_at(L, "missing-token-file", cfg->listen_pos, "server.listen needs server.token_file: "
                      "TCP clients must present a shared token");
     }
     if (cfg->token_file)
@@ -693,11 +696,11 @@ static void read_database(loader *L, const node *k, nsl_cfg_database *db)
             db->directory = read_string(L, vk->next, path);
             db->directory_pos = vk->next->pos;
             if (db->directory && strlen(db->directory) > MAX_DIR_BYTES)
-                error_at(L, vk->next->pos, "%s is longer than %d bytes", path, MAX_DIR_BYTES);
+                error_at(L, "path-too-long", vk->next->pos, "%s is longer than %d bytes", path, MAX_DIR_BYTES);
         }
     }
     if (!seen && (v->kind == NODE_MAPPING || is_null(v)))
-        error_at(L, k->pos, "missing required key `directory` in %s", what);
+        error_at(L, "missing-key", k->pos, "missing required key `directory` in %s", what);
 }
 
 static void read_databases(loader *L, const node *map)
@@ -709,7 +712,7 @@ static void read_databases(loader *L, const node *map)
     for (node *k = first_key(map); k; k = next_key(k))
         read_database(L, k, &cfg->databases[cfg->database_count++]);
     if (cfg->database_count == 0)
-        error_at(L, map->pos, "databases is empty: define at least one database");
+        error_at(L, "empty-section", map->pos, "databases is empty: define at least one database");
 }
 
 static void read_map(loader *L, const node *ns_key, const node *map, nsl_cfg_namespace *ns)
@@ -764,7 +767,7 @@ static void read_namespace(loader *L, const node *k, nsl_cfg_namespace *ns)
         }
     }
     if (!seen && (v->kind == NODE_MAPPING || is_null(v)))
-        error_at(L, k->pos, "missing required key `globals` in %s", what);
+        error_at(L, "missing-key", k->pos, "missing required key `globals` in %s", what);
 }
 
 static void read_namespaces(loader *L, const node *map)
@@ -776,7 +779,7 @@ static void read_namespaces(loader *L, const node *map)
     for (node *k = first_key(map); k; k = next_key(k))
         read_namespace(L, k, &cfg->namespaces[cfg->namespace_count++]);
     if (cfg->namespace_count == 0)
-        error_at(L, map->pos, "namespaces is empty: define at least one namespace");
+        error_at(L, "empty-section", map->pos, "namespaces is empty: define at least one namespace");
 }
 
 static void read_config(loader *L, const node *root)
@@ -816,11 +819,11 @@ static void read_config(loader *L, const node *root)
     if (databases)
         read_databases(L, databases);
     else
-        error_at(L, where, "missing required key `databases`");
+        error_at(L, "missing-key", where, "missing required key `databases`");
     if (namespaces)
         read_namespaces(L, namespaces);
     else
-        error_at(L, where, "missing required key `namespaces`");
+        error_at(L, "missing-key", where, "missing required key `namespaces`");
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -861,7 +864,7 @@ nsl_config_status nsl_config_load_buffer(const char *name, const char *text,
      * outside UTF-16 text says more plainly what the file is. */
     const char *nul = has_utf16_bom(text, len) ? NULL : memchr(text, '\0', len);
     if (nul) {
-        error_at(&L, offset_pos(&L, (size_t)(nul - text)),
+        error_at(&L, "nul-byte", offset_pos(&L, (size_t)(nul - text)),
                  "not YAML text: a binary file (NUL byte at offset %zu)",
                  (size_t)(nul - text));
         return NSL_CONFIG_UNREADABLE;
@@ -880,7 +883,8 @@ nsl_config_status nsl_config_load_buffer(const char *name, const char *text,
 /* The whole file, or NULL with errno set (EFBIG beyond MAX_FILE_BYTES). */
 static char *read_file(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool is_stdin = !strcmp(path, "-");
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     size_t cap = 64 * 1024, n = 0;
@@ -894,7 +898,8 @@ static char *read_file(const char *path, size_t *len)
         if (n == cap) {
             if (cap > MAX_FILE_BYTES) {
                 free(buf);
-                close(fd);
+                if (!is_stdin)
+                    close(fd);
                 errno = EFBIG;
                 return NULL;
             }
@@ -909,33 +914,45 @@ static char *read_file(const char *path, size_t *len)
                 continue;
             int saved = errno;
             free(buf);
-            close(fd);
+            if (!is_stdin)
+                close(fd);
             errno = saved;
             return NULL;
         }
         n += (size_t)r;
     }
-    close(fd);
+    if (!is_stdin)
+        close(fd);
     *len = n;
     return buf;
+}
+
+char *nsl_config_read(const char *path, size_t *len, nsl_diags *diags)
+{
+    *len = 0;
+    char *text = read_file(path, len);
+    if (!text) {
+        const char *name = strcmp(path, "-") ? path : NSL_CONFIG_STDIN;
+        if (errno == EFBIG)
+            nsl_diags_add(diags, NSL_DIAG_ERROR, "unreadable", name, no_pos,
+                          "cannot read: larger than %u MiB", MAX_FILE_BYTES >> 20);
+        else
+            nsl_diags_add(diags, NSL_DIAG_ERROR, "unreadable", name, no_pos, "cannot read: %s",
+                          strerror(errno));
+    }
+    return text;
 }
 
 nsl_config_status nsl_config_load_file(const char *path, nsl_config **out,
                                        nsl_diags *diags)
 {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = nsl_config_read(path, &len, diags);
     *out = NULL;
-    if (!text) {
-        if (errno == EFBIG)
-            nsl_diags_add(diags, NSL_DIAG_ERROR, path, no_pos,
-                          "cannot read: larger than %u MiB", MAX_FILE_BYTES >> 20);
-        else
-            nsl_diags_add(diags, NSL_DIAG_ERROR, path, no_pos, "cannot read: %s",
-                          strerror(errno));
+    if (!text)
         return NSL_CONFIG_UNREADABLE;
-    }
-    nsl_config_status status = nsl_config_load_buffer(path, text, len, out, diags);
+    const char *name = strcmp(path, "-") ? path : NSL_CONFIG_STDIN;
+    nsl_config_status status = nsl_config_load_buffer(name, text, len, out, diags);
     free(text);
     return status;
 }

@@ -88,14 +88,15 @@ static uint32_t arena_put(compile_ctx *c, const uint8_t *bytes, size_t len)
     return off;
 }
 
-static void diag(compile_ctx *c, nsl_diag_level level, nsl_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void diag(compile_ctx *c, nsl_diag_level level, const char *id, nsl_pos pos,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void diag(compile_ctx *c, nsl_diag_level level, nsl_pos pos, const char *fmt, ...)
+static void diag(compile_ctx *c, nsl_diag_level level, const char *id, nsl_pos pos,
+                 const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    nsl_diags_vadd(c->diags, level, c->file, pos, fmt, ap);
+    nsl_diags_vadd(c->diags, level, id, c->file, pos, fmt, ap);
     va_end(ap);
     if (level == NSL_DIAG_ERROR)
         c->failed = true;
@@ -119,7 +120,7 @@ static nsl_pos rule_pos(const nsl_cfg_mapping *m, size_t offset)
 static void rule_error(compile_ctx *c, const nsl_cfg_mapping *m, size_t offset,
                        const char *what)
 {
-    diag(c, NSL_DIAG_ERROR, rule_pos(m, offset), "malformed mapping `" RULE_FMT "`: %s",
+    diag(c, NSL_DIAG_ERROR, "malformed-mapping", rule_pos(m, offset), "malformed mapping `" RULE_FMT "`: %s",
          RULE_ARG(m), what);
 }
 
@@ -156,7 +157,7 @@ static bool check_name(compile_ctx *c, const nsl_cfg_mapping *m, size_t len)
     }
     if (why == NULL)
         return true;
-    diag(c, NSL_DIAG_ERROR, rule_pos(m, at), "invalid global name `%.*s%s`: %s",
+    diag(c, NSL_DIAG_ERROR, "invalid-global", rule_pos(m, at), "invalid global name `%.*s%s`: %s",
          len > 40 ? 37 : (int)len, m->rule, len > 40 ? "..." : "", why);
     return false;
 }
@@ -320,7 +321,7 @@ static bool parse_rule(compile_ctx *c, const nsl_cfg_mapping *m, bound *lo, boun
         format_bound(lo->bytes, lo->len, lo->kind, a, sizeof a);
         format_bound(hi->bytes, hi->len, hi->kind, b, sizeof b);
         if (cmp == 0) {
-            diag(c, NSL_DIAG_ERROR, m->pos, "empty range `" RULE_FMT "`: both bounds are %s",
+            diag(c, NSL_DIAG_ERROR, "empty-range", m->pos, "empty range `" RULE_FMT "`: both bounds are %s",
                  RULE_ARG(m), a);
             return false;
         }
@@ -328,7 +329,7 @@ static bool parse_rule(compile_ctx *c, const nsl_cfg_mapping *m, bound *lo, boun
             snprintf(a, sizeof a, "^%.*s(%s)", (int)i, r, from_end ? "END" : "BEGIN");
         if (k)
             snprintf(b, sizeof b, "^%.*s(%s)", (int)i, r, to_end ? "END" : "BEGIN");
-        diag(c, NSL_DIAG_ERROR, m->pos, "reversed range `" RULE_FMT "`: %s sorts after %s",
+        diag(c, NSL_DIAG_ERROR, "reversed-range", m->pos, "reversed range `" RULE_FMT "`: %s sorts after %s",
              RULE_ARG(m), a, b);
         return false;
     }
@@ -419,12 +420,12 @@ static void conflict(compile_ctx *c, const rule *a, const rule *b, bool duplicat
 {
     const rule *later = a->cfg > b->cfg ? a : b, *earlier = later == a ? b : a;
     if (duplicate)
-        diag(c, NSL_DIAG_ERROR, later->cfg->pos,
+        diag(c, NSL_DIAG_ERROR, "duplicate-mapping", later->cfg->pos,
              "duplicate mapping: `" RULE_FMT "` covers the same nodes as `" RULE_FMT "` at %d:%d",
              RULE_ARG(later->cfg), RULE_ARG(earlier->cfg), earlier->cfg->pos.line,
              earlier->cfg->pos.col);
     else
-        diag(c, NSL_DIAG_ERROR, later->cfg->pos, "mapping `" RULE_FMT "` overlaps `" RULE_FMT
+        diag(c, NSL_DIAG_ERROR, "overlapping-mapping", later->cfg->pos, "mapping `" RULE_FMT "` overlaps `" RULE_FMT
              "` at %d:%d; mappings must be disjoint or nested",
              RULE_ARG(later->cfg), RULE_ARG(earlier->cfg), earlier->cfg->pos.line,
              earlier->cfg->pos.col);
@@ -493,18 +494,18 @@ static void check_useless(compile_ctx *c, rule *rules, size_t count)
     for (size_t k = 0; k < count; k++) {
         const rule *r = &rules[k];
         if (r->has_children && !r->gap && bytes_eq(r->covered, r->covered_len, r->hi, r->hi_len)) {
-            diag(c, NSL_DIAG_WARNING, r->cfg->pos, "mapping `" RULE_FMT "` never applies: "
+            diag(c, NSL_DIAG_WARNING, "mapping-never-applies", r->cfg->pos, "mapping `" RULE_FMT "` never applies: "
                  "more specific mappings cover every node it covers", RULE_ARG(r->cfg));
             continue;
         }
         if (r->parent >= 0) {
             const rule *p = &rules[r->parent];
             if (p->db == r->db)
-                diag(c, NSL_DIAG_WARNING, r->cfg->pos, "mapping `" RULE_FMT "` is redundant: `"
+                diag(c, NSL_DIAG_WARNING, "redundant-mapping", r->cfg->pos, "mapping `" RULE_FMT "` is redundant: `"
                      RULE_FMT "` at %d:%d already maps its nodes to %s", RULE_ARG(r->cfg),
                      RULE_ARG(p->cfg), p->cfg->pos.line, p->cfg->pos.col, db_name(c, r->db));
         } else if (r->db == c->ns->globals) {
-            diag(c, NSL_DIAG_WARNING, r->cfg->pos,
+            diag(c, NSL_DIAG_WARNING, "redundant-mapping", r->cfg->pos,
                  "mapping `" RULE_FMT "` is redundant: %s is the globals database of namespace %s",
                  RULE_ARG(r->cfg), db_name(c, r->db), c->ns->name);
         }
@@ -692,7 +693,7 @@ bool nsl_nsmap_compile(nsl_nsmap *map, const nsl_registry *reg, const nsl_namesp
 
 done:
     if (c.nomem)
-        diag(&c, NSL_DIAG_ERROR, cfg ? cfg->pos : (nsl_pos){0, 0},
+        diag(&c, NSL_DIAG_ERROR, "out-of-memory", cfg ? cfg->pos : (nsl_pos){0, 0},
              "out of memory compiling the map of namespace %s", ns->name);
     free(segs.items);
     free(c.arena);

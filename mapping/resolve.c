@@ -50,7 +50,7 @@ nsl_resolver *nsl_resolver_new(const nsl_registry *reg, nsl_diags *diags)
     if (r)
         r->maps = calloc(n ? n : 1, sizeof *r->maps);
     if (r == NULL || r->maps == NULL) {
-        nsl_diags_add(diags, NSL_DIAG_ERROR, file, (nsl_pos){0, 0},
+        nsl_diags_add(diags, NSL_DIAG_ERROR, "out-of-memory", file, (nsl_pos){0, 0},
                       "out of memory compiling the namespace maps");
         free(r);
         r = NULL;

@@ -129,16 +129,46 @@ typedef struct builder {
     bool incomplete;     /* the loader left a gap; it reported it */
 } builder;
 
-static void error_at(builder *b, nsl_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void error_at(builder *b, const char *rule, nsl_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void error_at(builder *b, nsl_pos pos, const char *fmt, ...)
+static void error_at(builder *b, const char *rule, nsl_pos pos, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    nsl_diags_vadd(b->diags, NSL_DIAG_ERROR, b->file, pos, fmt, ap);
+    nsl_diags_vadd(b->diags, NSL_DIAG_ERROR, rule, b->file, pos, fmt, ap);
     va_end(ap);
     b->errors++;
+}
+
+/* "; did you mean `X`?" for a misspelt database or namespace name, or "".
+ * Names compare case-insensitively, so suggestions do too. */
+static const char *did_you_mean(char *buf, size_t cap, const char *word, const char **names,
+                                size_t n)
+{
+    const char *near = nsl_suggest(word, names, n, true);
+    if (!near)
+        return "";
+    snprintf(buf, cap, "; did you mean `%.64s`?", near);
+    return buf;
+}
+
+static const char *database_hint(const builder *b, char *buf, size_t cap, const char *word)
+{
+    const char *names[NSL_MAX_DATABASES];
+    size_t n = 0;
+    for (size_t i = 0; i < b->reg->db_count && n < NSL_MAX_DATABASES; i++)
+        names[n++] = b->reg->dbs[i].db.name;
+    return did_you_mean(buf, cap, word, names, n);
+}
+
+static const char *namespace_hint(const builder *b, char *buf, size_t cap, const char *word)
+{
+    const char *names[NSL_MAX_NAMESPACES];
+    size_t n = 0;
+    for (size_t i = 0; i < b->reg->ns_count && n < NSL_MAX_NAMESPACES; i++)
+        names[n++] = b->reg->nss[i].ns.name;
+    return did_you_mean(buf, cap, word, names, n);
 }
 
 static void add_databases(builder *b)
@@ -148,7 +178,7 @@ static void add_databases(builder *b)
     size_t n = cfg->database_count;
 
     if (n > NSL_MAX_DATABASES) {
-        error_at(b, cfg->databases[NSL_MAX_DATABASES].pos,
+        error_at(b, "too-many-databases", cfg->databases[NSL_MAX_DATABASES].pos,
                  "too many databases: at most %d", NSL_MAX_DATABASES);
         n = NSL_MAX_DATABASES;
     }
@@ -161,7 +191,7 @@ static void add_databases(builder *b)
         }
         db_entry *same = db_by_name(reg, d->name);
         if (same) {
-            error_at(b, d->pos, "database `%.64s` is already defined as `%.64s` at %d:%d "
+            error_at(b, "duplicate-database", d->pos, "database `%.64s` is already defined as `%.64s` at %d:%d "
                      "(names are case-insensitive)", d->name, same->cfg->name,
                      same->cfg->pos.line, same->cfg->pos.col);
             continue;
@@ -178,7 +208,7 @@ static void add_databases(builder *b)
         e->db.directory = normalize_dir(d->directory, NULL, 0);
         same = db_by_dir(reg, e->db.directory);
         if (same) {
-            error_at(b, d->directory_pos, "database `%.64s` has the same directory as "
+            error_at(b, "duplicate-directory", d->directory_pos, "database `%.64s` has the same directory as "
                      "database `%.64s` at %d:%d (%.256s)", d->name, same->cfg->name,
                      same->cfg->pos.line, same->cfg->pos.col, e->db.directory);
             continue;
@@ -194,7 +224,9 @@ static bool use_database(builder *b, const char *name, nsl_pos pos,
 {
     db_entry *e = db_by_name(b->reg, name);
     if (!e) {
-        error_at(b, pos, "unknown database `%.64s` in %s", name, what);
+        char hint[96];
+        error_at(b, "unknown-database", pos, "unknown database `%.64s` in %s%s", name, what,
+                 database_hint(b, hint, sizeof hint, name));
         return false;
     }
     e->used = true;
@@ -209,7 +241,7 @@ static void add_namespaces(builder *b)
     size_t n = cfg->namespace_count;
 
     if (n > NSL_MAX_NAMESPACES) {
-        error_at(b, cfg->namespaces[NSL_MAX_NAMESPACES].pos,
+        error_at(b, "too-many-namespaces", cfg->namespaces[NSL_MAX_NAMESPACES].pos,
                  "too many namespaces: at most %d", NSL_MAX_NAMESPACES);
         n = NSL_MAX_NAMESPACES;
     }
@@ -240,7 +272,7 @@ static void add_namespaces(builder *b)
 
         ns_entry *same = ns_by_name(reg, c->name);
         if (same) {
-            error_at(b, c->pos, "namespace `%.64s` is already defined as `%.64s` at %d:%d "
+            error_at(b, "duplicate-namespace", c->pos, "namespace `%.64s` is already defined as `%.64s` at %d:%d "
                      "(names are case-insensitive)", c->name, same->ns.cfg->name,
                      same->ns.cfg->pos.line, same->ns.cfg->pos.col);
             continue;
@@ -266,8 +298,10 @@ static void resolve_defaults(builder *b)
             reg->default_ns = e->ns.id;
             have_default = true;
         } else {
-            error_at(b, cfg->default_namespace_pos, "unknown namespace `%.64s` in default_namespace",
-                     cfg->default_namespace);
+            char hint[96];
+            error_at(b, "unknown-namespace", cfg->default_namespace_pos,
+                     "unknown namespace `%.64s` in default_namespace%s", cfg->default_namespace,
+                     namespace_hint(b, hint, sizeof hint, cfg->default_namespace));
         }
     } else if (reg->ns_count > 0) {
         reg->default_ns = 0;
@@ -287,7 +321,7 @@ static void warn_unused(builder *b)
     for (size_t i = 0; i < b->reg->db_count; i++) {
         const db_entry *e = &b->reg->dbs[i];
         if (!e->used)
-            nsl_diags_add(b->diags, NSL_DIAG_WARNING, b->file, e->cfg->pos,
+            nsl_diags_add(b->diags, NSL_DIAG_WARNING, "unused-database", b->file, e->cfg->pos,
                           "database `%.64s` is not used by any namespace", e->cfg->name);
     }
 }

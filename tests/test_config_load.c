@@ -259,17 +259,17 @@ static void test_unknown_keys(void **state)
            "databases2: 1\n",
            NSL_CONFIG_INVALID,
            "t.yaml:5:1: error: unknown top-level key `lock_tables` (expected lock_table, server, "
-           "default_namespace, local_locks, databases or namespaces)\n"
+           "default_namespace, local_locks, databases or namespaces); did you mean `lock_table`?\n"
            "t.yaml:6:23: error: unknown key `port` in server (expected socket, listen, token_file, "
            "admin_group, max_pending, recovery_grace_s, state_dir or session_timeout_s)\n"
            "t.yaml:7:1: error: unknown top-level key `databases2` (expected lock_table, server, "
-           "default_namespace, local_locks, databases or namespaces)\n");
+           "default_namespace, local_locks, databases or namespaces); did you mean `databases`?\n");
     expect("databases:\n  A: { directory: /a, size: 3 }\n"
            "namespaces:\n  N: { globals: A, maps: {}, Map: {} }\n",
            NSL_CONFIG_INVALID,
            "t.yaml:2:23: error: unknown key `size` in database `A` (expected directory)\n"
-           "t.yaml:4:20: error: unknown key `maps` in namespace `N` (expected globals or map)\n"
-           "t.yaml:4:30: error: unknown key `Map` in namespace `N` (expected globals or map)\n");
+           "t.yaml:4:20: error: unknown key `maps` in namespace `N` (expected globals or map); did you mean `map`?\n"
+           "t.yaml:4:30: error: unknown key `Map` in namespace `N` (expected globals or map); did you mean `map`?\n");
 }
 
 static void test_duplicate_keys(void **state)

@@ -45,6 +45,7 @@ done
 
 # Several files: each file's report in order, the worst status wins.
 cat "$DIR/clean.expected" "$DIR/unused_database.expected" "$DIR/five_errors.expected" >"$tmp".exp
+echo "3 files: 5 errors, 1 warning" >>"$tmp".exp
 run "three files" 1 validate clean.yaml unused_database.yaml five_errors.yaml
 same "$tmp".exp "three files"
 run "an unreadable file among others" 2 validate five_errors.yaml unreadable.yaml clean.yaml
@@ -52,13 +53,13 @@ run "an unreadable file among others" 2 validate five_errors.yaml unreadable.yam
 # --json: one array for all files, no summary lines.
 cat >"$tmp".exp <<'END'
 [
-  {"file": "five_errors.yaml", "line": 4, "column": 3, "severity": "error", "message": "unknown key `escalation_treshold` in lock_table (expected max_entries, escalation_threshold, deadlock_check_ms or max_session_entries)"},
-  {"file": "five_errors.yaml", "line": 8, "column": 25, "severity": "error", "message": "database `BETADB` has the same directory as database `ALPHADB` at 7:3 (/data/alpha)"},
-  {"file": "five_errors.yaml", "line": 15, "column": 15, "severity": "error", "message": "unknown database `GAMMADB` in mapping `Config` of namespace `BETA`"},
-  {"file": "five_errors.yaml", "line": 16, "column": 3, "severity": "error", "message": "duplicate key `USER` (first at 10:3)"},
-  {"file": "five_errors.yaml", "line": 18, "column": 16, "severity": "error", "message": "server.max_pending is 0; it must be between 1 and 1048576"},
-  {"file": "unused_database.yaml", "line": 7, "column": 3, "severity": "warning", "message": "database `SPAREDB` is not used by any namespace"},
-  {"file": "unreadable.yaml", "line": null, "column": null, "severity": "error", "message": "cannot read: No such file or directory"}
+  {"file": "five_errors.yaml", "line": 4, "column": 3, "severity": "error", "rule": "unknown-key", "message": "unknown key `escalation_treshold` in lock_table (expected max_entries, escalation_threshold, deadlock_check_ms or max_session_entries); did you mean `escalation_threshold`?"},
+  {"file": "five_errors.yaml", "line": 8, "column": 25, "severity": "error", "rule": "duplicate-directory", "message": "database `BETADB` has the same directory as database `ALPHADB` at 7:3 (/data/alpha)"},
+  {"file": "five_errors.yaml", "line": 15, "column": 15, "severity": "error", "rule": "unknown-database", "message": "unknown database `GAMMADB` in mapping `Config` of namespace `BETA`"},
+  {"file": "five_errors.yaml", "line": 16, "column": 3, "severity": "error", "rule": "duplicate-key", "message": "duplicate key `USER` (first at 10:3)"},
+  {"file": "five_errors.yaml", "line": 18, "column": 16, "severity": "error", "rule": "out-of-range", "message": "server.max_pending is 0; it must be between 1 and 1048576"},
+  {"file": "unused_database.yaml", "line": 7, "column": 3, "severity": "warning", "rule": "unused-database", "message": "database `SPAREDB` is not used by any namespace"},
+  {"file": "unreadable.yaml", "line": null, "column": null, "severity": "error", "rule": "unreadable", "message": "cannot read: No such file or directory"}
 ]
 END
 run "--json" 2 validate --json five_errors.yaml clean.yaml unused_database.yaml unreadable.yaml
@@ -74,8 +75,45 @@ same "$tmp".exp "--json, clean"
 run "-q, warnings only" 0 validate -q unused_database.yaml
 [ -s "$tmp".out ] && fail "-q printed something for a file without errors"
 run "-q, errors" 1 validate --quiet five_errors.yaml unused_database.yaml
-grep -v '^five_errors.yaml: ' "$DIR/five_errors.expected" >"$tmp".exp
+grep -v '^five_errors.yaml: [0-9]' "$DIR/five_errors.expected" >"$tmp".exp
 same "$tmp".exp "-q, errors"
+
+# Standard input: `-`, named <stdin>.
+(cd "$DIR" && "$NSLOCK" validate - <unknown_key.yaml) >"$tmp".out 2>"$tmp".err
+[ $? = 1 ] || fail "stdin: exit status"
+sed 's/^unknown_key\.yaml/<stdin>/' "$DIR/unknown_key.expected" >"$tmp".exp
+same "$tmp".exp "stdin"
+run "stdin twice" 2 validate - -
+grep -q "more than once" "$tmp".err || fail "stdin twice: message"
+
+# --no-source: the lines alone.
+run "--no-source" 1 validate --no-source five_errors.yaml
+grep -v '^ *[0-9]* |\|^ *|' "$DIR/five_errors.expected" >"$tmp".exp
+same "$tmp".exp "--no-source"
+
+# --format=github: one workflow command per diagnostic, escaped.
+cat >"$tmp".exp <<'END'
+::error file=five_errors.yaml,line=4,col=3,title=nslock unknown-key::unknown key `escalation_treshold` in lock_table (expected max_entries, escalation_threshold, deadlock_check_ms or max_session_entries); did you mean `escalation_threshold`?
+::error file=five_errors.yaml,line=8,col=25,title=nslock duplicate-directory::database `BETADB` has the same directory as database `ALPHADB` at 7:3 (/data/alpha)
+::error file=five_errors.yaml,line=15,col=15,title=nslock unknown-database::unknown database `GAMMADB` in mapping `Config` of namespace `BETA`
+::error file=five_errors.yaml,line=16,col=3,title=nslock duplicate-key::duplicate key `USER` (first at 10:3)
+::error file=five_errors.yaml,line=18,col=16,title=nslock out-of-range::server.max_pending is 0; it must be between 1 and 1048576
+::warning file=unused_database.yaml,line=7,col=3,title=nslock unused-database::database `SPAREDB` is not used by any namespace
+END
+run "--format=github" 1 validate --format=github five_errors.yaml clean.yaml unused_database.yaml
+same "$tmp".exp "--format=github"
+printf 'databases:\n  "a%%b": { directory: /a }\n' >"$tmp".exp
+(cd "$DIR" && "$NSLOCK" validate --format github -) <"$tmp".exp >"$tmp".out 2>&1
+grep -q '^::error file=<stdin>,line=2,col=3,title=nslock invalid-name::invalid database name `a%25b`' "$tmp".out \
+    || fail "--format=github: % not escaped"
+
+# --format=sarif: a valid SARIF 2.1.0 log, one result per diagnostic.
+run "--format=sarif" 2 validate --format=sarif five_errors.yaml unused_database.yaml unreadable.yaml
+python3 "$(dirname "$0")/check_sarif.py" "$tmp".out 7 || fail "--format=sarif: not valid SARIF"
+run "--format=sarif, clean" 0 validate --format sarif clean.yaml
+python3 "$(dirname "$0")/check_sarif.py" "$tmp".out 0 || fail "--format=sarif, clean: not valid SARIF"
+run "--format=bad" 2 validate --format=xml clean.yaml
+grep -q "unknown format 'xml'" "$tmp".err || fail "--format=bad: message"
 
 # Usage.
 run "--help" 0 validate --help
