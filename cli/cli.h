@@ -13,6 +13,7 @@ enum {
 int nsl_cmd_validate(int argc, char **argv);
 int nsl_cmd_resolve(int argc, char **argv);
 int nsl_cmd_map(int argc, char **argv);
+int nsl_cmd_map_diff(int argc, char **argv);   /* map --diff */
 int nsl_cmd_serve(int argc, char **argv);
 int nsl_cmd_show(int argc, char **argv);
 int nsl_cmd_shell(int argc, char **argv);

@@ -42,6 +42,9 @@ static void usage(FILE *out)
 
 int nsl_cmd_map(int argc, char **argv)
 {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--diff"))
+            return nsl_cmd_map_diff(argc, argv);
     const char *config = NULL, *namespace = NULL;
     nsl_table_opts topts = {0};
     int done = nsl_cli_config_options(argc, argv, "map", usage, &config, &namespace, &topts);

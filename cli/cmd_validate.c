@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/connect.h"
+#include "cli/validate_server.h"
 #include "mapping/mapping.h"
 
 static void usage(FILE *out)
@@ -34,12 +36,19 @@ static void usage(FILE *out)
           "                       {file, line, column, severity, rule, message}\n"
           "      --no-source      text: leave out the source lines and carets\n"
           "  -q, --quiet          leave out warnings and summary lines\n"
-          "  -h, --help           print this help and exit\n"
-          "\n"
+          "      --against-server also list the locks held or awaited on the running\n"
+          "                       server that would land in other databases under FILE\n"
+          "                       (one FILE; exit 1 if any): the check before a new map\n"
+          "                       is rolled out\n"
+          "  -h, --help           print this help and exit\n",
+          out);
+    nsl_cli_socket_usage(out);
+    fputs("\n"
           "Every diagnostic has a stable rule id (the `rule` of JSON, SARIF's ruleId).\n"
           "\n"
-          "Exit status: 0 no errors (warnings allowed), 1 errors found,\n"
-          "2 a file unreadable or not YAML, or a usage error.\n",
+          "Exit status: 0 no errors (warnings allowed), 1 errors found (or, with\n"
+          "--against-server, locks that would move), 2 a file unreadable or not YAML,\n"
+          "a usage error, or no server to ask.\n",
           out);
 }
 
@@ -119,6 +128,27 @@ static const char *plural(size_t n)
     return n == 1 ? "" : "s";
 }
 
+/* The file is valid: compile it again and compare the server's table. */
+static int check_against_server(const char *name, const char *text, size_t len,
+                                const char *socket_path)
+{
+    nsl_diags diags;
+    nsl_diags_init(&diags);
+    nsl_config *cfg = NULL;
+    nsl_registry *reg = NULL;
+    nsl_resolver *res = NULL;
+    int status = NSL_EXIT_USAGE;
+    if (nsl_config_load_buffer(name, text, len, &cfg, &diags) == NSL_CONFIG_OK
+        && (reg = nsl_registry_build(cfg, &diags)) != NULL
+        && (res = nsl_resolver_new(reg, &diags)) != NULL)
+        status = nsl_validate_against_server(name, res, socket_path);
+    nsl_resolver_free(res);
+    nsl_registry_free(reg);
+    nsl_config_free(cfg);
+    nsl_diags_free(&diags);
+    return status;
+}
+
 typedef enum output_format { FORMAT_TEXT, FORMAT_JSON, FORMAT_SARIF, FORMAT_GITHUB } output_format;
 
 static bool parse_format(const char *arg, output_format *f)
@@ -134,8 +164,10 @@ static bool parse_format(const char *arg, output_format *f)
 
 int nsl_cmd_validate(int argc, char **argv)
 {
-    enum { OPT_FORMAT = 256, OPT_NO_SOURCE };
+    enum { OPT_FORMAT = 512, OPT_NO_SOURCE, OPT_AGAINST_SERVER };
     static const struct option options[] = {
+        {"against-server", no_argument, NULL, OPT_AGAINST_SERVER},
+        NSL_CONNECT_LONGOPTS,
         {"format", required_argument, NULL, OPT_FORMAT},
         {"json", no_argument, NULL, 'J'},
         {"no-source", no_argument, NULL, OPT_NO_SOURCE},
@@ -144,7 +176,8 @@ int nsl_cmd_validate(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     output_format format = FORMAT_TEXT;
-    bool quiet = false, source = true;
+    bool quiet = false, source = true, against_server = false;
+    const char *socket_path = NULL;
     int c;
 
     opterr = 0;
@@ -161,6 +194,12 @@ int nsl_cmd_validate(int argc, char **argv)
         case OPT_NO_SOURCE:
             source = false;
             break;
+        case OPT_AGAINST_SERVER:
+            against_server = true;
+            break;
+        case NSL_OPT_SOCKET:
+            socket_path = optarg;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -168,7 +207,7 @@ int nsl_cmd_validate(int argc, char **argv)
             usage(stdout);
             return NSL_EXIT_OK;
         default:
-            if (c == ':' || (optopt == OPT_FORMAT))
+            if (c == ':' || optopt == OPT_FORMAT || optopt == NSL_OPT_SOCKET)
                 return usage_error("missing argument for '%s'", argv[optind - 1]);
             if (optopt > 0 && optopt < 256) {
                 char opt[2] = {(char)optopt, '\0'};
@@ -179,6 +218,10 @@ int nsl_cmd_validate(int argc, char **argv)
     }
     if (optind == argc)
         return usage_error("%s", "no file given");
+    if (against_server && argc - optind != 1)
+        return usage_error("%s", "--against-server checks one file");
+    if (against_server && format != FORMAT_TEXT)
+        return usage_error("%s", "--against-server prints text only");
 
     int worst = NSL_EXIT_OK, stdin_uses = 0;
     size_t total_errors = 0, total_warnings = 0;
@@ -217,6 +260,10 @@ int nsl_cmd_validate(int argc, char **argv)
             printf("%s: %zu error%s, %zu warning%s\n", name, errors, plural(errors),
                    warnings, plural(warnings));
         nsl_diags_free(&diags);
+        if (against_server && status == NSL_EXIT_OK)
+            worst = check_against_server(name, text, len, socket_path);
+        else if (against_server)
+            printf("%s: not checked against the server: fix the errors first\n", name);
         free(text);
     }
     int files = argc - optind;

@@ -252,4 +252,40 @@ size_t nsl_resolver_map_count(const nsl_resolver *r, uint32_t namespace_id);
 const nsl_map_range *nsl_resolver_map_range(const nsl_resolver *r,
                                             uint32_t namespace_id, size_t i);
 
+/* ---- map differences (`nslock map --diff`) ------------------------------ */
+
+typedef enum nsl_change_kind {
+    NSL_CHANGE_RANGE,      /* every name whose whole subtree lies in [lo, hi) */
+    NSL_CHANGE_NODE,       /* one name (lo), whose subtree crosses ranges */
+    NSL_CHANGE_LOCALS,     /* local lock names: the local_locks database */
+    NSL_CHANGE_NAMESPACE,  /* a namespace only one configuration defines */
+} nsl_change_kind;
+
+/* Names whose database set differs between two configurations. A name
+ * moves exactly when it is a NODE change, or lies with its whole subtree
+ * in a RANGE change: the names whose subtree spans a range boundary are
+ * listed as nodes (moved or not, they are never inside a range). */
+typedef struct nsl_map_change {
+    nsl_change_kind kind;
+    char *namespace;                   /* NULL for LOCALS */
+    char *from, *to;                   /* RANGE: bounds as `map` shows them; NODE: from */
+    uint8_t *lo, *hi;                  /* key bytes; hi NULL: to the end */
+    size_t lo_len, hi_len;
+    char *old_dbs, *new_dbs;           /* "ALPHADB,BETADB", by name; "" none */
+    const nsl_cfg_mapping *old_rule;   /* the deciding rule on each side; */
+    const nsl_cfg_mapping *new_rule;   /* NULL: the namespace's globals */
+} nsl_map_change;
+
+typedef struct nsl_map_diff {
+    nsl_map_change *changes;           /* by namespace, then key order */
+    size_t count;
+} nsl_map_diff;
+
+/* For one namespace (by name) or, when NULL, every namespace and the local
+ * locks. Computed from the compiled maps, segment by segment: the cost is
+ * linear in the rules, not in names. Errors: NAMESPACE (in neither), NOMEM. */
+nsl_code nsl_map_diff_compute(const nsl_resolver *old, const nsl_resolver *new,
+                              const char *namespace, nsl_map_diff *out, nsl_error *err);
+void nsl_map_diff_free(nsl_map_diff *d);
+
 #endif

@@ -62,6 +62,9 @@ bool nsl_nsmap_compile(nsl_nsmap *map, const nsl_registry *reg,
                        nsl_diags *diags);
 void nsl_nsmap_free(nsl_nsmap *map);
 
+/* A resolver's compiled map of one namespace (resolve.c). */
+const nsl_nsmap *nsl_resolver_nsmap(const nsl_resolver *r, uint32_t namespace_id);
+
 /* Both take the first len bytes of key (len <= key->len: a prefix such as
  * the name part is allowed).
  * The segment holding them: the largest i with lo(i) <= key. */

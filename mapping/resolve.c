@@ -87,6 +87,11 @@ const nsl_registry *nsl_resolver_registry(const nsl_resolver *r)
     return r->reg;
 }
 
+const nsl_nsmap *nsl_resolver_nsmap(const nsl_resolver *r, uint32_t namespace_id)
+{
+    return &r->maps[namespace_id];
+}
+
 /* Adds db unless present, keeping out->dbs ordered by id. Callers add in
  * order of preference (the node's own, then subtree, then namespace), so the
  * first reason recorded for a database is the one kept. */
