@@ -91,6 +91,15 @@ int nsl_cmd_serve(int argc, char **argv)
     nsl_cli_resolver cr;
     if (!nsl_cli_resolver_open(&cr, "serve", config))
         return NSL_EXIT_USAGE;
+    if (cr.cfg->ha_zookeeper) {
+        /* Serving alone while the file asks for a cluster would let two
+         * servers grant the same lock: refuse rather than ignore it. */
+        fprintf(stderr, "nslock serve: %s:%d: ha: serving as part of a ZooKeeper cluster is "
+                "not in this version; remove the ha section to serve alone\n",
+                cr.cfg->file, cr.cfg->ha_pos.line);
+        nsl_cli_resolver_close(&cr);
+        return NSL_EXIT_USAGE;
+    }
     int status = nsl_server_run(cr.res, &opt);
     nsl_cli_resolver_close(&cr);
     return status == 0 ? NSL_EXIT_OK : NSL_EXIT_FAIL;

@@ -124,6 +124,13 @@ typedef struct nsl_config {
     nsl_pos listen_pos;
     nsl_pos token_file_pos;
 
+    /* ha: high availability on ZooKeeper; ha_zookeeper NULL when absent. */
+    char *ha_zookeeper;             /* ha.zookeeper: "host:port,host:port" */
+    char *ha_path;                  /* ha.path: the cluster's znode, "/nslock/prod" */
+    uint32_t ha_session_timeout_ms; /* ha.session_timeout_ms, default 6000 */
+    char *ha_advertise;             /* ha.advertise, default server.listen */
+    nsl_pos ha_pos;                 /* of the `ha` key */
+
     char *default_namespace;        /* NULL: the first namespace */
     nsl_pos default_namespace_pos;
     char *local_locks;              /* NULL: the default namespace's globals database */

@@ -31,6 +31,9 @@ static const struct {
     {"bad-listen", "server.listen is not HOST:PORT"},
     {"path-too-long", "a path longer than the system allows"},
     {"missing-token-file", "TCP enabled without a token file"},
+    {"bad-address", "an address that is not HOST:PORT"},
+    {"bad-znode-path", "ha.path is not a ZooKeeper znode path"},
+    {"ha-without-listen", "high availability without a TCP address for clients"},
     /* databases and namespaces */
     {"too-many-databases", "more databases than the server supports"},
     {"duplicate-database", "two databases with one name"},

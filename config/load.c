@@ -539,6 +539,8 @@ typedef struct field {
 
 #define NUMBER(name, lo, hi) {#name, true, offsetof(nsl_config, name), lo, hi}
 #define STRING(name) {#name, false, offsetof(nsl_config, name), 0, 0}
+#define NUMBER_AS(key, member, lo, hi) {key, true, offsetof(nsl_config, member), lo, hi}
+#define STRING_AS(key, member) {key, false, offsetof(nsl_config, member), 0, 0}
 
 static const field lock_table_fields[] = {
     NUMBER(max_entries, 1, 100000000),
@@ -567,8 +569,17 @@ static const field server_fields[] = {
 _Static_assert(COUNT(lock_table_fields) <= MAX_FIELDS && COUNT(server_fields) <= MAX_FIELDS,
                "read_fields() lists at most MAX_FIELDS keys");
 
+enum { HA_ZOOKEEPER, HA_PATH, HA_SESSION_TIMEOUT, HA_ADVERTISE };
+static const field ha_fields[] = {
+    [HA_ZOOKEEPER] = STRING_AS("zookeeper", ha_zookeeper),
+    [HA_PATH] = STRING_AS("path", ha_path),
+    /* ZooKeeper negotiates it within its own bounds (2 to 20 ticks). */
+    [HA_SESSION_TIMEOUT] = NUMBER_AS("session_timeout_ms", ha_session_timeout_ms, 1000, 600000),
+    [HA_ADVERTISE] = STRING_AS("advertise", ha_advertise),
+};
+
 static const char *const top_keys[] = {
-    "lock_table", "server", "default_namespace", "local_locks", "databases", "namespaces",
+    "lock_table", "server", "ha", "default_namespace", "local_locks", "databases", "namespaces",
 };
 
 /* "a, b or c" */
@@ -633,22 +644,123 @@ static void read_fields(loader *L, const node *map, const char *section,
     }
 }
 
-/* HOST:PORT, HOST possibly a bracketed IPv6 address. */
-static void check_listen(loader *L, const node *n)
+/* HOST:PORT (text[0..len)), HOST possibly a bracketed IPv6 address;
+ * reports against n as `what`. */
+static bool check_host_port(loader *L, const node *n, const char *rule, const char *what,
+                            const char *text, size_t len)
 {
-    const char *text = n->text, *colon = strrchr(text, ':');
+    const char *colon = NULL;
+    for (size_t i = len; i > 0; i--)
+        if (text[i - 1] == ':') {
+            colon = text + i - 1;
+            break;
+        }
     size_t host_len = colon ? (size_t)(colon - text) : 0;
     const char *port = colon ? colon + 1 : "";
-    bool host_ok = text[0] == '[' ? host_len > 2 && text[host_len - 1] == ']'
-                                  : host_len > 0 && !memchr(text, ':', host_len);
-    if (!host_ok || !*port || strspn(port, "0123456789") != strlen(port)) {
-        error_at(L, "bad-listen", n->pos, "server.listen must be HOST:PORT (such as 127.0.0.1:7420 "
-                 "or [::1]:7420), not `%s`", show_node(L, n));
+    size_t port_len = colon ? len - host_len - 1 : 0;
+    bool host_ok = len && text[0] == '[' ? host_len > 2 && text[host_len - 1] == ']'
+                                         : host_len > 0 && !memchr(text, ':', host_len);
+    if (!host_ok || !port_len || strspn(port, "0123456789") < port_len) {
+        error_at(L, rule, n->pos, "%s must be HOST:PORT (such as 127.0.0.1:7420 "
+                 "or [::1]:7420), not `%s`", what, show(L, text, len));
+        return false;
+    }
+    if (port_len > 5 || atoi(port) < 1 || atoi(port) > 65535) {
+        error_at(L, rule, n->pos, "%s port %s is out of range (1 to 65535)", what,
+                 show(L, port, port_len));
+        return false;
+    }
+    return true;
+}
+
+static void check_listen(loader *L, const node *n)
+{
+    check_host_port(L, n, "bad-listen", "server.listen", n->text, n->len);
+}
+
+/* A wildcard address to listen on, which clients cannot be told to use. */
+static bool is_wildcard_host(const char *host_port)
+{
+    return !strncmp(host_port, "0.0.0.0:", 8) || !strncmp(host_port, "[::]:", 5);
+}
+
+/* A znode path: absolute, no empty, `.` or `..` component, no trailing
+ * slash, nothing ZooKeeper refuses or reserves. */
+static void check_znode_path(loader *L, const node *n)
+{
+    const char *p = n->text, *why = NULL;
+    if (p[0] != '/')
+        why = "it must start with `/`";
+    else if (n->len == 1)
+        why = "it must name a znode below the root, such as /nslock/prod";
+    else if (p[n->len - 1] == '/')
+        why = "it must not end with `/`";
+    else if (strstr(p, "//"))
+        why = "it has an empty component (`//`)";
+    else if (!strncmp(p, "/zookeeper", 10) && (p[10] == '\0' || p[10] == '/'))
+        why = "/zookeeper is ZooKeeper's own";
+    for (const char *c = p; !why && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            why = "it holds a control character";
+    for (const char *c = p; !why && (c = strstr(c, "/.")) != NULL; c++)
+        if (c[2] == '\0' || c[2] == '/' || (c[2] == '.' && (c[3] == '\0' || c[3] == '/')))
+            why = "a component is `.` or `..`";
+    if (why)
+        error_at(L, "bad-znode-path", n->pos, "ha.path `%s` is not a znode path: %s",
+                 show_node(L, n), why);
+}
+
+static void read_ha(loader *L, const node *k)
+{
+    const node *found[COUNT(ha_fields)];
+    nsl_config *cfg = L->cfg;
+    cfg->ha_pos = k->pos;
+    read_fields(L, k->next, "ha", ha_fields, COUNT(ha_fields), found);
+    if (!found[HA_ZOOKEEPER])
+        error_at(L, "missing-key", k->pos, "missing required key `zookeeper` in ha "
+                 "(the ensemble, such as 10.0.0.1:2181,10.0.0.2:2181,10.0.0.3:2181)");
+    else if (cfg->ha_zookeeper) {
+        const node *n = found[HA_ZOOKEEPER];
+        if (strchr(cfg->ha_zookeeper, '/'))
+            error_at(L, "bad-address", n->pos, "ha.zookeeper `%s`: a chroot is not supported; "
+                     "name the cluster's znode in ha.path", show_node(L, n));
+        else
+            for (const char *s = cfg->ha_zookeeper;;) {
+                const char *comma = strchr(s, ',');
+                size_t len = comma ? (size_t)(comma - s) : strlen(s);
+                if (!check_host_port(L, n, "bad-address", "each server of ha.zookeeper", s, len))
+                    break;
+                if (!comma)
+                    break;
+                s = comma + 1;
+            }
+    }
+    if (!found[HA_PATH])
+        error_at(L, "missing-key", k->pos, "missing required key `path` in ha "
+                 "(the cluster's znode, such as /nslock/prod)");
+    else if (cfg->ha_path)
+        check_znode_path(L, found[HA_PATH]);
+    if (found[HA_ADVERTISE] && cfg->ha_advertise)
+        check_host_port(L, found[HA_ADVERTISE], "bad-address", "ha.advertise",
+                        cfg->ha_advertise, strlen(cfg->ha_advertise));
+    if (!cfg->ha_zookeeper && found[HA_ZOOKEEPER] == NULL)
+        cfg->ha_zookeeper = nsl_cfg_strdup("");   /* `ha` was given: keep it on */
+}
+
+/* Rules across sections, once the whole file is read. */
+static void check_ha(loader *L)
+{
+    nsl_config *cfg = L->cfg;
+    if (!cfg->ha_zookeeper)
+        return;
+    if (!cfg->listen) {
+        error_at(L, "ha-without-listen", cfg->ha_pos, "ha needs server.listen: clients reach "
+                 "the leader, whichever server it is, over TCP");
         return;
     }
-    if (strlen(port) > 5 || atoi(port) < 1 || atoi(port) > 65535)
-        error_at(L, "bad-listen", n->pos, "server.listen port %s is out of range (1 to 65535)",
-                 show(L, port, strlen(port)));
+    if (!cfg->ha_advertise && is_wildcard_host(cfg->listen))
+        error_at(L, "ha-without-listen", cfg->ha_pos, "ha needs ha.advertise: server.listen "
+                 "`%s` is a wildcard address, which clients cannot be sent to", cfg->listen);
 }
 
 static void read_server(loader *L, const node *map)
@@ -801,6 +913,8 @@ static void read_config(loader *L, const node *root)
                             COUNT(lock_table_fields), found);
             } else if (key_is(k, "server")) {
                 read_server(L, v);
+            } else if (key_is(k, "ha")) {
+                read_ha(L, k);
             } else if (key_is(k, "default_namespace")) {
                 cfg->default_namespace = read_string(L, v, "default_namespace");
                 cfg->default_namespace_pos = v->pos;
@@ -824,6 +938,7 @@ static void read_config(loader *L, const node *root)
         read_namespaces(L, namespaces);
     else
         error_at(L, "missing-key", where, "missing required key `namespaces`");
+    check_ha(L);
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -839,6 +954,7 @@ nsl_config *nsl_cfg_new(const char *file)
     cfg->max_pending = 1024;
     cfg->recovery_grace_s = 10;
     cfg->session_timeout_s = 10;
+    cfg->ha_session_timeout_ms = 6000;
     return cfg;
 }
 
@@ -983,6 +1099,9 @@ void nsl_config_free(nsl_config *cfg)
     free(cfg->token_file);
     free(cfg->admin_group);
     free(cfg->state_dir);
+    free(cfg->ha_zookeeper);
+    free(cfg->ha_path);
+    free(cfg->ha_advertise);
     free(cfg->default_namespace);
     free(cfg->local_locks);
     free(cfg);

@@ -259,11 +259,11 @@ static void test_unknown_keys(void **state)
            "databases2: 1\n",
            NSL_CONFIG_INVALID,
            "t.yaml:5:1: error: unknown top-level key `lock_tables` (expected lock_table, server, "
-           "default_namespace, local_locks, databases or namespaces); did you mean `lock_table`?\n"
+           "ha, default_namespace, local_locks, databases or namespaces); did you mean `lock_table`?\n"
            "t.yaml:6:23: error: unknown key `port` in server (expected socket, listen, token_file, "
            "admin_group, max_pending, recovery_grace_s, state_dir or session_timeout_s)\n"
            "t.yaml:7:1: error: unknown top-level key `databases2` (expected lock_table, server, "
-           "default_namespace, local_locks, databases or namespaces); did you mean `databases`?\n");
+           "ha, default_namespace, local_locks, databases or namespaces); did you mean `databases`?\n");
     expect("databases:\n  A: { directory: /a, size: 3 }\n"
            "namespaces:\n  N: { globals: A, maps: {}, Map: {} }\n",
            NSL_CONFIG_INVALID,
@@ -540,7 +540,7 @@ static void test_yaml_features(void **state)
     /* Control characters from escapes never break the one-line format. */
     expect(MINIMAL "\"a\\nb\": 1\n", NSL_CONFIG_INVALID,
            "t.yaml:5:1: error: unknown top-level key `a\\x0ab` (expected lock_table, server, "
-           "default_namespace, local_locks, databases or namespaces)\n");
+           "ha, default_namespace, local_locks, databases or namespaces)\n");
     /* Long values are cut in messages. */
     char text[512];
     char key[201];
@@ -782,6 +782,43 @@ static void test_null_arguments(void **state)
     nsl_diags_free(&d);
 }
 
+/* The ha section: every key read, the defaults, and its cross-section
+ * rules (the messages themselves are in the validate fixtures). */
+static void test_ha_section(void **state)
+{
+    (void)state;
+    loaded l;
+    load(&l, "server: { listen: 10.0.0.5:7420, token_file: /t }\n"
+             "ha: { zookeeper: \"z1:2181,[fd00::2]:2181\", path: /nslock/prod }\n" MINIMAL);
+    assert_int_equal(l.status, NSL_CONFIG_OK);
+    assert_string_equal(l.cfg->ha_zookeeper, "z1:2181,[fd00::2]:2181");
+    assert_string_equal(l.cfg->ha_path, "/nslock/prod");
+    assert_int_equal(l.cfg->ha_session_timeout_ms, 6000);
+    assert_null(l.cfg->ha_advertise);
+    assert_int_equal(l.cfg->ha_pos.line, 2);
+    unload(&l);
+    load(&l, "server: { listen: 0.0.0.0:7420, token_file: /t }\n"
+             "ha: { zookeeper: z:1, path: /p, session_timeout_ms: 4000, advertise: h:7 }\n" MINIMAL);
+    assert_int_equal(l.status, NSL_CONFIG_OK);
+    assert_int_equal(l.cfg->ha_session_timeout_ms, 4000);
+    assert_string_equal(l.cfg->ha_advertise, "h:7");
+    unload(&l);
+    load(&l, MINIMAL);
+    assert_null(l.cfg->ha_zookeeper);   /* no ha: serve alone */
+    unload(&l);
+    expect("server: { listen: 0.0.0.0:7420, token_file: /t }\nha: { zookeeper: z:1, path: /p }\n"
+           MINIMAL, NSL_CONFIG_INVALID,
+           "t.yaml:2:1: error: ha needs ha.advertise: server.listen `0.0.0.0:7420` is a wildcard "
+           "address, which clients cannot be sent to\n");
+    expect("ha: {}\n" MINIMAL, NSL_CONFIG_INVALID,
+           "t.yaml:1:1: error: missing required key `zookeeper` in ha (the ensemble, such as "
+           "10.0.0.1:2181,10.0.0.2:2181,10.0.0.3:2181)\n"
+           "t.yaml:1:1: error: missing required key `path` in ha (the cluster's znode, such as "
+           "/nslock/prod)\n"
+           "t.yaml:1:1: error: ha needs server.listen: clients reach the leader, whichever server "
+           "it is, over TCP\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_number_bounds),
         cmocka_unit_test(test_numbers_malformed),
         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_ha_section),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_missing_keys),
         cmocka_unit_test(test_wrong_types),
