@@ -25,6 +25,7 @@ cat >"$tmp".exp <<'END'
 ^Orders(1000) ^Orders("A") BETADB /data/beta (globals)
 ^Orders("A") ^Orders(END) USERDB /data/user Orders("A"):(END)
 ^Orders(END) ... BETADB /data/beta (globals)
+(local) ... USERDB /data/user (local_locks)
 END
 "$NSLOCK" map --config "$CONFIG" --namespace BETA -r -n >"$tmp".out 2>&1 || fail "map of BETA: exit status"
 cmp -s "$tmp".out "$tmp".exp || fail "map of BETA:
@@ -32,12 +33,27 @@ $(cat "$tmp".out)"
 
 # A namespace without a map is one range; -N and lower case work.
 out=$("$NSLOCK" map -c "$CONFIG" -N alpha -r -n 2>&1)
-[ "$out" = '^% ... ALPHADB /data/alpha (globals)' ] || fail "map of ALPHA: $out"
+[ "$out" = '^% ... ALPHADB /data/alpha (globals)
+(local) ... USERDB /data/user (local_locks)' ] || fail "map of ALPHA: $out"
 # Default namespace (USER) and the embedded default configuration.
 out=$("$NSLOCK" map -c "$CONFIG" -r -n -o DATABASE 2>&1)
-[ "$out" = 'USERDB' ] || fail "map of the default namespace: $out"
+[ "$out" = 'USERDB
+USERDB' ] || fail "map of the default namespace: $out"
 out=$("$NSLOCK" map -r -n -o FROM,TO,DATABASE 2>&1)
-[ "$out" = '^% ... USER' ] || fail "map of the embedded default: $out"
+[ "$out" = '^% ... USER
+(local) ... USER' ] || fail "map of the embedded default: $out"
+
+# --all: every namespace in file order with a NAMESPACE column, local names
+# once at the end; exclusive with -N.
+out=$("$NSLOCK" map -c "$CONFIG" --all -r -n 2>&1 | awk '{ print $1, $2, $4 }' | sed -n '1,3p;$p')
+[ "$out" = 'USER ^% USERDB
+ALPHA ^% ALPHADB
+BETA ^% BETADB
+(all) (local) USERDB' ] || fail "map --all: $out"
+[ "$("$NSLOCK" map -c "$CONFIG" -a -r -n | wc -l)" -eq 14 ] || fail "map --all: row count"
+"$NSLOCK" map -c "$CONFIG" --all -N BETA >/dev/null 2>"$tmp".err
+[ $? -eq 2 ] || fail "--all with -N: exit status"
+grep -q "exclude each other" "$tmp".err || fail "--all with -N: $(cat "$tmp".err)"
 
 # Headings, the optional WHERE column, JSON.
 "$NSLOCK" map -c "$CONFIG" -N BETA | head -n 1 | grep -q '^FROM *TO *DATABASE *DIRECTORY *RULE *$' ||
