@@ -93,9 +93,11 @@ static char *set_text(diff_builder *b, const db_set *s)
     size_t len = 0;
     for (size_t i = 0; i < s->n; i++)
         len += strlen(s->names[i]) + 1;
-    char *t = dup_bytes(b, "", len);
-    if (!t)
+    char *t = malloc(len + 1);
+    if (!t) {
+        b->nomem = true;
         return NULL;
+    }
     t[0] = '\0';
     for (size_t i = 0; i < s->n; i++) {
         if (i)
