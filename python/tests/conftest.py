@@ -46,13 +46,30 @@ def binary():
     return path
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
-    def __init__(self, directory, grace=1):
+    def __init__(self, directory, grace=1, tcp=False):
         self.dir = str(directory)
         self.config = os.path.join(self.dir, "nslock.yaml")
         self.socket = os.path.join(self.dir, "nslock.sock")
+        text = CONFIG.format(dir=self.dir, grace=grace)
+        self.address = self.token_file = None
+        if tcp:
+            self.address = "127.0.0.1:%d" % free_port()
+            self.token_file = os.path.join(self.dir, "token")
+            fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"s3cret-token-for-the-tests\n")
+            os.close(fd)
+            text = text.replace("server:\n", "server:\n  listen: %s\n  token_file: %s\n"
+                                % (self.address, self.token_file), 1)
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(dir=self.dir, grace=grace))
+            f.write(text)
         self.proc = None
         self.start()
 
@@ -98,6 +115,14 @@ def server(tmp_path_factory):
 def own_server(tmp_path):
     """A server of its own, for tests that kill or restart it."""
     s = Server(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def tcp_server(tmp_path):
+    """A server that also listens on loopback TCP, with a token file."""
+    s = Server(tmp_path, tcp=True)
     yield s
     s.stop()
 

@@ -1,5 +1,6 @@
 """Every call of the API against a real server, the seed scenarios, and
 bad input: each raises a clear exception, the session stays usable."""
+import os
 import threading
 import time
 
@@ -219,3 +220,34 @@ def test_bad_input(conn, server):
         c.lock("^X")
     with pytest.raises(nslock.Disconnected):
         nslock.connect(server.dir + "/no-such.sock")
+
+
+def test_tcp_with_the_token_file(tcp_server):
+    with nslock.connect(host=tcp_server.address, token_file=tcp_server.token_file,
+                        client_name="over-tcp") as c:
+        token = c.lock("^Remote", 1, timeout=1)
+        row = c.show(prefix="^Remote")[0]
+        assert (row.client, row.token) == ("over-tcp", token)
+    with pytest.raises(nslock.Error):
+        nslock.connect(host=tcp_server.address, token="wrong", recovery=False)
+
+
+def test_a_forked_child_cannot_use_the_parents_connection(conn):
+    conn.lock("^Parent")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: its calls refuse, and closing sends nothing
+        try:
+            conn.ping()
+            os.write(write, b"used")
+        except nslock.Error as e:
+            os.write(write, b"refused" if "fork" in str(e) else b"other")
+        conn.close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"refused"
+    os.close(read)
+    os.close(write)
+    assert [h.name for h in conn.held()] == ["^Parent"]   # the parent's session lives on
+    conn.ping()
+    conn.unlock_all()
