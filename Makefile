@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test test-fast bench fuzz clean
+.PHONY: all deps build build-asan run test test-fast test-long bench fuzz clean
 
 all: build
 
@@ -34,11 +34,15 @@ run: build
 
 # The whole suite, twice: a normal build and an ASan+UBSan build.
 test: build build-asan
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
 
 test-fast: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
+
+# The tests too long for every run (three-node ZooKeeper, ...).
+test-long: build
+	cd $(BUILD) && ctest --output-on-failure -L long
 
 bench: build
 	cmake --build $(BUILD) -j $(JOBS) --target benchmarks

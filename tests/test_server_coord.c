@@ -211,8 +211,60 @@ static void test_steps_down_when_zookeeper_stops_answering(void **state)
     stop(f, c);
 }
 
-int main(void)
+/* Three ZooKeeper nodes: losing any one of them (the one the client is
+ * connected to, the ensemble's leader) leaves a quorum, and the nslock
+ * leader goes on granting throughout; losing two, it steps down. */
+static void test_quorum_of_three(void **state)
 {
+    (void)state;
+    tzk zk[3];
+    tzk_start_ensemble(zk);
+    fixture f = {0};
+    uv_loop_init(&f.loop);
+    snprintf(f.path, sizeof f.path, "/nslock/quorum");
+    memcpy(&f.zk, &zk[0], sizeof zk[0]);   /* the connect string names all three */
+    seen s = {0};
+    nsl_coord *c = start(&f, "127.0.0.1:7001", &s, 4000);
+    run_until(&f, &s.leading, 1, 20000, "leadership");
+    for (int i = 0; i < 3; i++) {
+        tzk_kill(&zk[i]);
+        uint64_t until = uv_hrtime() + 3000000000u;
+        int refused = 0;
+        while (uv_hrtime() < until) {
+            uv_run(&f.loop, UV_RUN_NOWAIT);
+            refused += !nsl_coord_may_grant(c);
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (refused || s.step_down)
+            fail_msg("with node %d of 3 down the leader stopped granting (%s)", i + 1, s.why);
+        tzk_launch(&zk[i]);
+        while (!tzk_serving(&zk[i]))
+            uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(s.leading, 1);
+    tzk_kill(&zk[0]);
+    tzk_kill(&zk[1]);
+    run_until(&f, &s.step_down, 1, 15000, "the step-down without a quorum");
+    assert_false(nsl_coord_may_grant(c));
+    print_message("# without a quorum: %s\n", s.why);
+    tzk_launch(&zk[0]);
+    tzk_launch(&zk[1]);
+    run_until(&f, &s.leading, 2, 30000, "leadership once the quorum is back");
+    stop(&f, c);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    tzk_finish_ensemble(zk);
+}
+
+int main(int argc, char **argv)
+{
+    /* Three ZooKeeper JVMs and their elections take half a minute: that
+     * one runs on its own (ctest label `long`, `make test-long`). */
+    if (argc > 1 && !strcmp(argv[1], "--quorum")) {
+        const struct CMUnitTest quorum[] = {cmocka_unit_test(test_quorum_of_three)};
+        return cmocka_run_group_tests(quorum, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alone_it_leads_and_reserves_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_raises_epoch_and_tokens, setup, teardown),
