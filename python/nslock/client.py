@@ -223,8 +223,11 @@ class Connection:
             while t.is_alive():
                 t.join(0.25)
         except BaseException:
-            self._lib.nslock_cancel(handle)
-            t.join()
+            # A cancel sent before the request starts waiting is lost, so
+            # keep sending until the call has returned.
+            while t.is_alive():
+                self._lib.nslock_cancel(handle)
+                t.join(0.05)
             if result.get("rc", -1) == 0 and out.test == 1:
                 # Granted before the cancel arrived: give back what this
                 # call took, so that the session holds what it held.
