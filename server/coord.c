@@ -63,7 +63,8 @@ struct nsl_coord {
     op *watch_ctx;               /* the watcher's context: this coord, the generation */
     unsigned generation;         /* bumped at every new ZooKeeper session */
     char zookeeper[1024], path[ZPATH_BYTES], advertise[256];
-    uint32_t timeout_ms;
+    uint32_t timeout_ms;         /* asked for */
+    uint32_t negotiated_ms;      /* what ZooKeeper granted (it may be shorter) */
     uint64_t token_block;
     nsl_coord_events ev;
     void *arg;
@@ -206,6 +207,8 @@ static void join_election(nsl_coord *c);
 static void read_election(nsl_coord *c);
 static void open_session(nsl_coord *c);
 
+static void on_tick(uv_timer_t *t);
+
 static void heard(nsl_coord *c)
 {
     c->last_ok_ns = uv_hrtime();
@@ -224,6 +227,9 @@ static void step_down(nsl_coord *c, const char *why)
 
 /* A fresh session: the old one's election znode goes with it, so this
  * server queues up behind whoever leads by then. */
+/* zookeeper_close() waits for the client's threads, and for the server's
+ * answer while connected; after a step-down that is a moment in which
+ * this server serves nothing anyway. */
 static void close_session(nsl_coord *c)
 {
     if (c->zh) {
@@ -249,6 +255,17 @@ static void on_session_event(nsl_coord *c, int state)
     c->zk_state = state;
     if (state == ZOO_CONNECTED_STATE) {
         heard(c);
+        /* ZooKeeper may have granted a shorter session than asked for: the
+         * jeopardy clock must run on what it will expire us by. */
+        int granted = c->zh ? zoo_recv_timeout(c->zh) : 0;
+        uint32_t ms = granted > 0 && (uint32_t)granted < c->timeout_ms ? (uint32_t)granted
+                                                                       : c->timeout_ms;
+        if (ms != (c->negotiated_ms ? c->negotiated_ms : c->timeout_ms) || !c->negotiated_ms) {
+            c->negotiated_ms = ms;
+            /* heartbeats (and the jeopardy check) six times a session */
+            uint64_t every = ms / 6 ? ms / 6 : 1;
+            uv_timer_start(&c->tick, on_tick, every, every);
+        }
         if (!c->my_node[0])
             join_election(c);
     } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
@@ -492,7 +509,8 @@ static void on_heartbeat(nsl_coord *c, op *o)
 
 static uint64_t jeopardy_ns(const nsl_coord *c)
 {
-    return (uint64_t)c->timeout_ms * 2 / 3 * 1000000u;
+    uint32_t ms = c->negotiated_ms ? c->negotiated_ms : c->timeout_ms;
+    return (uint64_t)ms * 2 / 3 * 1000000u;
 }
 
 bool nsl_coord_may_grant(nsl_coord *c)

@@ -211,6 +211,21 @@ static void test_steps_down_when_zookeeper_stops_answering(void **state)
     stop(f, c);
 }
 
+/* ZooKeeper grants at most 20 ticks (5 s here) whatever is asked: the
+ * jeopardy clock runs on what it granted, not on the 60 s asked for. */
+static void test_jeopardy_uses_the_granted_timeout(void **state)
+{
+    fixture *f = *state;
+    seen s = {0};
+    nsl_coord *c = start(f, "127.0.0.1:7001", &s, 60000);
+    run_until(f, &s.leading, 1, 15000, "leadership");
+    tzk_signal(&f->zk, SIGSTOP);
+    run_until(f, &s.step_down, 1, 8000, "a step-down within the granted 5 s");
+    assert_false(nsl_coord_may_grant(c));
+    tzk_signal(&f->zk, SIGCONT);
+    stop(f, c);
+}
+
 /* Three ZooKeeper nodes: losing any one of them (the one the client is
  * connected to, the ensemble's leader) leaves a quorum, and the nslock
  * leader goes on granting throughout; losing two, it steps down. */
@@ -270,6 +285,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_failover_raises_epoch_and_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps_down_when_zookeeper_stops_answering, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_jeopardy_uses_the_granted_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
