@@ -7,19 +7,30 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?=
 FUZZ_SECONDS ?= 60
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps build build-asan run test test-fast test-long bench fuzz clean
+.PHONY: all deps deps-test build build-asan tests-on run install test test-fast test-long bench fuzz clean
 
 all: build
 
+# What building and serving need; deps-test adds what the tests need.
 deps:
 	@scripts/install-deps
 
-$(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNSL_WERROR=ON
+deps-test:
+	@scripts/install-deps --test
 
-$(ASAN_BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNSL_WERROR=ON -DNSL_SANITIZE=ON
+# A first build leaves the test suite out (it needs deps-test); the test
+# targets switch it on.
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNSL_WERROR=ON -DNSL_TESTS=OFF
+
+$(ASAN_BUILD)/CMakeCache.txt: | deps-test
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNSL_WERROR=ON -DNSL_SANITIZE=ON -DNSL_TESTS=ON
+
+tests-on: deps-test $(BUILD)/CMakeCache.txt
+	@grep -q '^NSL_TESTS:BOOL=ON' $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DNSL_TESTS=ON
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -32,16 +43,22 @@ build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/nslock serve $(if $(CONFIG),--config $(CONFIG))
 
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary, libnslock,
+# nslock.h and nslock.pc, man pages, bash completion, the systemd unit and
+# the documentation (docs/INSTALL.md).
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
 # The whole suite, twice: a normal build and an ASan+UBSan build.
-test: build build-asan
+test: tests-on build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
 
-test-fast: build
+test-fast: tests-on build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE long
 
 # The tests too long for every run (three-node ZooKeeper, ...).
-test-long: build
+test-long: tests-on build
 	cd $(BUILD) && ctest --output-on-failure -L long
 
 bench: build

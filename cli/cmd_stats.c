@@ -15,7 +15,8 @@ static void usage(FILE *out)
             "\n"
             "Show the lock server's counters: entries in use and the maximum, sessions,\n"
             "waiting requests, grants, escalations, deadlocks, timeouts, table-full\n"
-            "episodes (whatever the server reports, in its order).\n"
+            "episodes, refused connections, wrong TCP tokens (whatever the server\n"
+            "reports, in its order).\n"
             "\n"
             "Options:\n"
             "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n");

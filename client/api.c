@@ -28,6 +28,24 @@ int nslock_default_socket(char *buf, size_t cap)
 
 static int usable(nslock *c, nslock_error *err);
 
+/* An "ERR ..." answer. "ERR LOST removed by ..." says another session's
+ * REMOVE took some of this session's entries: the program is told (the
+ * call fails, on_lost fires) and the mirror is brought in line with the
+ * server before the next request (resync_removed). */
+static int server_error(nslock *c, nslock_error *err, const char *rest)
+{
+    nslock_error e;
+    nsl_client_server_error(&e, rest);
+    if (e.code == NSLOCK_E_LOST && strncmp(e.message, "removed by ", 11) == 0) {
+        c->resync_pending = true;
+        if (c->on_lost)
+            c->on_lost(c, &e, c->on_lost_arg);
+    }
+    if (err)
+        *err = e;
+    return -1;
+}
+
 /* Reads an answer's first line; on "OK ..." sets *rest to what follows OK
  * and returns 0. ERR lines become the server's error (connection kept). */
 static int expect_ok(nslock *c, double deadline, const char **rest, nslock_error *err)
@@ -42,7 +60,7 @@ static int expect_ok(nslock *c, double deadline, const char **rest, nslock_error
         return 0;
     }
     if (len >= 4 && memcmp(line, "ERR ", 4) == 0)
-        return nsl_client_server_error(err, line + 4);
+        return server_error(c, err, line + 4);
     if (len > 5 && memcmp(line, "DATA ", 5) == 0)
         return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                      "%s answered with data where OK was expected; "
@@ -224,6 +242,8 @@ void nslock_close(nslock *c)
     nsl_mirror_clear(&c->mirror);
     nsl_lock_command_free(&c->cmd);
     pthread_mutex_destroy(&c->mu);
+    if (c->cancel_fd >= 0)
+        close(c->cancel_fd);
     free(c->token);
     free(c->rbuf);
     free(c->wbuf);
@@ -253,6 +273,29 @@ const char *nslock_current_namespace(const nslock *c)
     return c->ns[0] ? c->ns : NULL;
 }
 
+static int read_show_rows(nslock *c, double deadline, nslock_entry **rows, size_t *count,
+                         nslock_error *err);
+
+/* After a REMOVE took entries of this session: what the server still shows
+ * of it decides what the mirror keeps, so that neither a restart nor
+ * nslock_held_list brings back what was removed. */
+static int resync_removed(nslock *c, nslock_error *err)
+{
+    nslock_entry *rows;
+    size_t n;
+    nsl_client_req_fmt(c, "SHOW owner=%llu nowaiters", (unsigned long long)c->session);
+    if (nsl_client_req_end(c, err) < 0)
+        return -1;
+    double deadline = nsl_client_deadline(c, 0);
+    if (nsl_client_send(c, deadline, err) < 0 || read_show_rows(c, deadline, &rows, &n, err) < 0)
+        return -1;
+    nsl_mirror_retain(&c->mirror, rows, n);
+    nslock_free(rows);
+    c->resync_pending = false;
+    nsl_client_req_reset(c);
+    return 0;
+}
+
 /* Ready for a new request: not lost, connected (reconnecting first if the
  * connection went while no call was made), no SHOW rows left unread. */
 static int usable(nslock *c, nslock_error *err)
@@ -274,6 +317,8 @@ static int usable(nslock *c, nslock_error *err)
         c->show_left--;
     }
     nsl_client_req_reset(c);
+    if (c->resync_pending && resync_removed(c, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -388,28 +433,64 @@ static double argument_wait(const nsl_lock_arg *a)
 /* One request for (at most) one argument: text as given when the command
  * has one, else argument i rebuilt. The mirror learns the answer. A lost
  * connection is recovered and the request sent again. */
+/* After the LOCK's answer: reads the answer to the CANCEL sent behind it.
+ * True when the CANCEL ended the wait (OK 1). A failure here has closed
+ * the connection; the next call recovers it. */
+static bool cancel_answer(nslock *c)
+{
+    const char *rest;
+    nslock_error ignored;
+    c->cancel_sent = false;
+    atomic_store(&c->cancel_asked, false);
+    return expect_ok(c, nsl_client_deadline(c, 0), &rest, &ignored) == 0 && strcmp(rest, "1") == 0;
+}
+
+static int cancelled(nslock *c, const nsl_lock_arg *a, nslock_error *err)
+{
+    atomic_store(&c->cancel_asked, false);
+    nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, NSL_OK, 0, 0);
+    return nsl_client_fail(err, NSLOCK_E_CANCELLED, "the lock request was cancelled; "
+                           "nothing of it was taken");
+}
+
 static int run_argument(nslock *c, const char *text, const nsl_lock_arg *a, double wait,
                         nslock_outcome *out, nslock_error *err)
 {
+    bool cancellable = wait != 0;
+    atomic_store(&c->cancel_asked, false);   /* only a cancel during this wait counts */
     for (;;) {
         const char *rest;
+        /* cancelled while the connection was recovered: not sent again,
+         * unless the resumed server still has it waiting */
+        if (cancellable && atomic_load(&c->cancel_asked) && !c->resume_pending)
+            return cancelled(c, a, err);
         nsl_client_req_reset(c);
         if (text)
             nsl_client_req_str(c, text);
         else
             req_argument(c, a);
+        c->cancellable = cancellable;
+        c->cancel_sent = false;
         int rc = request(c, wait, &rest, err);
+        c->cancellable = false;
         if (rc == 0 && lock_outcome(c, rest, out, err) == 0) {
             if (out->test == 1)
                 c->ever_held = true;
             nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, NSL_OK, out->test, out->token);
+            if (c->cancel_sent && cancel_answer(c) && out->test == 0)
+                return nsl_client_fail(err, NSLOCK_E_CANCELLED, "the lock request was "
+                                       "cancelled; nothing of it was taken");
             return 0;
         }
         if (!nsl_client_should_recover(c, err)) {
-            if (c->fd >= 0)     /* a server error: the session is intact */
+            if (c->fd >= 0) {   /* a server error: the session is intact */
                 nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, server_code(err), -1, 0);
+                if (c->cancel_sent)
+                    cancel_answer(c);
+            }
             return -1;
         }
+        c->cancel_sent = false;   /* its answer went with the connection */
         if (nsl_client_recover(c, err) < 0)
             return -1;
     }
@@ -618,6 +699,8 @@ static int held_list(nslock *c, nslock_held **rows, size_t *count, nslock_error 
 {
     *rows = NULL;
     *count = 0;
+    if (c->resync_pending && usable(c, err) < 0)
+        return -1;
     if (nsl_mirror_list(&c->mirror, rows, count) < 0)
         return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
     nsl_client_ok(err);
@@ -660,7 +743,7 @@ static int read_data_header(nslock *c, double deadline, size_t *count, nslock_er
         return 0;
     }
     if (len >= 4 && memcmp(line, "ERR ", 4) == 0)
-        return nsl_client_server_error(err, line + 4);
+        return server_error(c, err, line + 4);
     return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                  "unexpected answer from %s: '%.60s' (expected DATA); "
                                  "connection closed", c->where, line);
@@ -854,6 +937,13 @@ static int send_show(nslock *c, const nslock_show_filter *f, double *deadline,
     return nsl_client_send(c, *deadline, err);
 }
 
+static int read_show_rows(nslock *c, double deadline, nslock_entry **rows, size_t *count,
+                         nslock_error *err)
+{
+    return read_rows(c, deadline, 11, sizeof(nslock_entry), fill_entry, (void **)rows, count,
+                     err);
+}
+
 static int do_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
                    size_t *count, nslock_error *err)
 {
@@ -906,6 +996,91 @@ static int do_show_next(nslock *c, nslock_entry *row, nslock_error *err)
                                      c->where);
     nsl_client_ok(err);
     return 1;
+}
+
+/* ---- namespaces ---------------------------------------------------------------- */
+
+static int fill_namespace(void *row, char **f)
+{
+    nslock_namespace_info *n = row;
+    n->name = f[0];
+    n->globals = f[1];
+    return 0;
+}
+
+static int do_namespaces_list(nslock *c, nslock_namespace_info **rows, size_t *count,
+                              nslock_error *err)
+{
+    *rows = NULL;
+    *count = 0;
+    if (usable(c, err) < 0)
+        return -1;
+    nsl_client_req_str(c, "NAMESPACES");
+    if (nsl_client_req_end(c, err) < 0)
+        return -1;
+    double deadline = nsl_client_deadline(c, 0);
+    if (nsl_client_send(c, deadline, err) < 0)
+        return -1;
+    return read_rows(c, deadline, 2, sizeof(nslock_namespace_info), fill_namespace,
+                     (void **)rows, count, err);
+}
+
+/* ---- config ------------------------------------------------------------------- */
+
+static int do_config_text(nslock *c, nslock_config_source **out, nslock_error *err)
+{
+    *out = NULL;
+    if (usable(c, err) < 0)
+        return -1;
+    nsl_client_req_str(c, "CONFIG");
+    if (nsl_client_req_end(c, err) < 0)
+        return -1;
+    double deadline = nsl_client_deadline(c, 0);
+    size_t n;
+    if (nsl_client_send(c, deadline, err) < 0 || read_data_header(c, deadline, &n, err) < 0)
+        return -1;
+    if (n == 0)
+        return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
+                                     "an empty CONFIG answer from %s; connection closed",
+                                     c->where);
+    /* the struct, then the file name's line, then the text's lines */
+    size_t cap = sizeof **out + 4096, used = sizeof **out, file_end = 0;
+    char *block = malloc(cap);
+    for (size_t i = 0; block && i < n; i++) {
+        char *line;
+        size_t len;
+        if (nsl_client_read_line(c, nsl_client_deadline(c, 0), &line, &len, err) < 0) {
+            free(block);
+            return -1;
+        }
+        if (used + len + 2 > cap) {
+            while (used + len + 2 > cap)
+                cap *= 2;
+            char *bigger = realloc(block, cap);
+            if (bigger == NULL) {
+                free(block);
+                block = NULL;
+                break;
+            }
+            block = bigger;
+        }
+        memcpy(block + used, line, len);
+        used += len;
+        block[used++] = i == 0 ? '\0' : '\n';
+        if (i == 0)
+            file_end = used;
+    }
+    if (block == NULL)
+        return nsl_client_fail_close(c, err, NSLOCK_E_NOMEM,
+                                     "out of memory reading an answer; connection closed");
+    block[used] = '\0';
+    nslock_config_source *src = (nslock_config_source *)block;
+    src->file = block + sizeof *src;
+    src->text = block + file_end;
+    src->len = used - file_end;
+    *out = src;
+    nsl_client_ok(err);
+    return 0;
 }
 
 /* ---- stats -------------------------------------------------------------------- */
@@ -994,6 +1169,10 @@ static int do_remove(nslock *c, const nslock_remove_filter *f, uint64_t *removed
         return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                      "unexpected answer to REMOVE from %s: 'OK %.60s'; "
                                      "connection closed", c->where, rest);
+    /* it may have taken this session's own entries: the server is not
+     * asked to tell the remover, so the mirror asks it */
+    if (!f->owner || f->owner == c->session)
+        c->resync_pending = true;
     if (removed)
         *removed = n;
     nsl_client_ok(err);
@@ -1029,6 +1208,17 @@ int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err)
     int rc = do_show_next(c, row, err);
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int nslock_namespaces_list(nslock *c, nslock_namespace_info **rows, size_t *count,
+                           nslock_error *err)
+{
+    API_CALL(c, err, do_namespaces_list(c, rows, count, &e_));
+}
+
+int nslock_config_text(nslock *c, nslock_config_source **out, nslock_error *err)
+{
+    API_CALL(c, err, do_config_text(c, out, &e_));
 }
 
 int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count, nslock_error *err)

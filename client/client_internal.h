@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "mapping/mapping.h"
 #include "nslock.h"
@@ -56,6 +57,7 @@ struct nslock {
     bool recovery;              /* recover lost connections (epoch != 0, not opted out) */
     bool ever_held;             /* the server may have registered the session */
     bool lost;                  /* locks lost, not yet acknowledged */
+    bool resync_pending;        /* a REMOVE took some: the mirror must ask the server */
     nslock_error lost_why;
     nslock_lost_fn on_lost;
     void *on_lost_arg;
@@ -71,6 +73,11 @@ struct nslock {
     uint64_t resume_pending;    /* requests the server had when resumed: not sent again */
     bool have_replay;           /* the server sent the last answer again: read it first */
     char replay[100];
+    /* nslock_cancel: set from any thread or a signal handler, without mu */
+    atomic_bool cancel_asked;
+    int cancel_fd;              /* eventfd that wakes a waiting LOCK's poll; -1 none */
+    bool cancellable;           /* the answer being awaited is a LOCK that may wait */
+    bool cancel_sent;           /* CANCEL went out: its answer follows the LOCK's */
 };
 
 /* ---- errors (conn.c) ---- */
@@ -100,7 +107,8 @@ double nsl_client_deadline(const nslock *c, double wait);
 /* Sends the request in c->wbuf. */
 int nsl_client_send(nslock *c, double deadline, nslock_error *err);
 /* Reads one line; *line stays valid until the next read (it lives in
- * c->rbuf), its '\n' (and a '\r' before it) replaced by '\0'. */
+ * c->rbuf), its '\n' (and a '\r' before it) replaced by '\0'. While
+ * c->cancellable, a cancel asked meanwhile sends CANCEL (once). */
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err);
 
@@ -117,6 +125,9 @@ nsl_mirror_entry **nsl_mirror_sorted(const nsl_mirror *m, size_t *count);
 /* Appends the entry's RECLAIM line to c's request buffer. */
 void nsl_mirror_reclaim_line(const nsl_mirror_entry *e, nslock *c);
 int nsl_mirror_list(const nsl_mirror *m, nslock_held **rows, size_t *count);
+/* Keeps only the records the session still holds on the server, from the
+ * rows of its SHOW owner=SELF nowaiters. Returns how many records went. */
+size_t nsl_mirror_retain(nsl_mirror *m, const nslock_entry *rows, size_t count);
 
 /* ---- recovery (recover.c) ---- */
 

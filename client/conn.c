@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -153,6 +154,71 @@ static int wait_ready(int fd, short events, double deadline)
     }
 }
 
+/* CANCEL, sent behind the waiting LOCK without touching the request being
+ * built (a recovery may send that LOCK again). */
+static int send_cancel(nslock *c)
+{
+    static const char line[] = "CANCEL\n";
+    size_t done = 0;
+    while (done < sizeof line - 1) {
+        ssize_t n = send(c->fd, line + done, sizeof line - 1 - done, MSG_NOSIGNAL);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_ready(c->fd, POLLOUT, nsl_client_deadline(c, 0)) < 0)
+                return -1;
+        } else if (n < 0 && errno != EINTR)
+            return -1;
+    }
+    c->cancel_sent = true;
+    return 0;
+}
+
+/* Waits for the answer to a LOCK that may wait, watching for a cancel. */
+static int wait_answer(nslock *c, double deadline)
+{
+    if (!c->cancellable)
+        return wait_ready(c->fd, POLLIN, deadline);
+    for (;;) {
+        if (atomic_load(&c->cancel_asked) && !c->cancel_sent && send_cancel(c) < 0)
+            return -1;
+        int ms = -1;
+        if (deadline >= 0) {
+            double left = deadline - nsl_client_now();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            ms = left * 1000 >= INT_MAX ? INT_MAX : (int)ceil(left * 1000);
+        }
+        struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+                              {.fd = c->cancel_fd, .events = POLLIN}};
+        int n = poll(p, c->cancel_fd >= 0 && !c->cancel_sent ? 2 : 1, ms);
+        if (n > 0 && p[0].revents)
+            return 0;
+        if (n > 0 && p[1].revents) {
+            uint64_t count;
+            if (read(c->cancel_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                return -1;
+        } else if (n < 0 && errno != EINTR) {
+            return -1;
+        }
+    }
+}
+
+int nslock_cancel(nslock *c)
+{
+    if (c == NULL)
+        return -1;
+    atomic_store(&c->cancel_asked, true);
+    if (c->cancel_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(c->cancel_fd, &one, sizeof one);
+        (void)n;   /* a full counter still wakes the poll */
+    }
+    return 0;
+}
+
 /* ---- the handle ------------------------------------------------------------ */
 
 nslock *nsl_client_new(nslock_error *err)
@@ -164,6 +230,9 @@ nslock *nsl_client_new(nslock_error *err)
     }
     c->fd = -1;
     c->wake[0] = c->wake[1] = -1;
+    /* without it a cancel still works from a signal handler (poll sees EINTR) */
+    c->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    atomic_init(&c->cancel_asked, false);
     c->awaited = -1;
     c->grace = NSL_CLIENT_DEFAULT_GRACE;
     pthread_mutex_init(&c->mu, NULL);
@@ -173,6 +242,8 @@ nslock *nsl_client_new(nslock_error *err)
     c->wcap = 256;
     c->wbuf = malloc(c->wcap);
     if (c->rbuf == NULL || c->wbuf == NULL) {
+        if (c->cancel_fd >= 0)
+            close(c->cancel_fd);
         free(c->rbuf);
         free(c->wbuf);
         free(c);
@@ -422,7 +493,7 @@ int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
             return nsl_client_fail_close(c, err, NSLOCK_E_IO,
                                          "%s closed the connection", c->where);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (wait_ready(c->fd, POLLIN, deadline) < 0)
+            if (wait_answer(c, deadline) < 0)
                 return io_failure(c, err, "reading from", errno);
         } else if (errno != EINTR) {
             return io_failure(c, err, "reading from", errno);

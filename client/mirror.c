@@ -277,3 +277,78 @@ int nsl_mirror_list(const nsl_mirror *m, nslock_held **rows, size_t *count)
     *count = n;
     return 0;
 }
+
+/* ---- after a REMOVE --------------------------------------------------------------- */
+
+typedef struct shown_name {
+    UT_hash_handle hh;
+    size_t len;
+    char key[];                         /* "NAMESPACE\0name", as the records' keys */
+} shown_name;
+
+static bool shown(shown_name *set, const char *key, size_t len)
+{
+    shown_name *s;
+    HASH_FIND(hh, set, key, len, s);
+    return s != NULL;
+}
+
+/* Whether an ancestor of the record's name is shown: an escalated parent
+ * stands on the server for the E children the mirror keeps. Ancestors of
+ * ^a(1,2) are ^a(1) and ^a: the name cut at a top-level ',' or '('. */
+static bool ancestor_shown(shown_name *set, const nsl_mirror_entry *e)
+{
+    char buf[KEY_CAP];
+    bool quoted = false;
+    if (e->keylen + 2 > sizeof buf)
+        return false;
+    for (uint32_t i = e->name_at; i < e->keylen; i++) {
+        char ch = e->key[i];
+        if (ch == '"')
+            quoted = !quoted;
+        if (quoted || (ch != ',' && ch != '('))
+            continue;
+        memcpy(buf, e->key, i);
+        size_t len = i;
+        if (ch == ',')
+            buf[len++] = ')';
+        if (shown(set, buf, len))
+            return true;
+    }
+    return false;
+}
+
+size_t nsl_mirror_retain(nsl_mirror *m, const nslock_entry *rows, size_t count)
+{
+    shown_name *set = NULL, *s, *tmp;
+    for (size_t i = 0; i < count; i++) {
+        size_t nslen = strlen(rows[i].namespace_name), nlen = strlen(rows[i].name);
+        size_t len = nslen + 1 + nlen;
+        s = xmalloc(sizeof *s + len + 1);
+        memcpy(s->key, rows[i].namespace_name, nslen + 1);
+        memcpy(s->key + nslen + 1, rows[i].name, nlen + 1);
+        s->len = len;
+        shown_name *dup;
+        HASH_FIND(hh, set, s->key, len, dup);
+        if (dup) {
+            free(s);
+            continue;
+        }
+        HASH_ADD(hh, set, key, s->len, s);
+    }
+    size_t dropped = 0;
+    nsl_mirror_entry *e, *etmp;
+    HASH_ITER(hh, m->map, e, etmp) {
+        bool escalating = e->count[1] || e->count[3];
+        if (shown(set, e->key, e->keylen) || (escalating && ancestor_shown(set, e)))
+            continue;
+        HASH_DEL(m->map, e);
+        free(e);
+        dropped++;
+    }
+    HASH_ITER(hh, set, s, tmp) {
+        HASH_DEL(set, s);
+        free(s);
+    }
+    return dropped;
+}

@@ -73,7 +73,8 @@ extern "C" {
     X(TIMEOUT,   101, "no answer within the timeout plus grace period")       \
     X(PROTOCOL,  102, "the server's answer does not follow the protocol")     \
     X(ARGUMENT,  103, "an invalid argument to a library call")                \
-    X(NOMEM,     104, "out of memory")
+    X(NOMEM,     104, "out of memory")                                       \
+    X(CANCELLED, 105, "the waiting lock request was cancelled (nslock_cancel)")
 
 typedef enum nslock_errcode {
 #define NSLOCK_ERRCODE_(name, value, text) NSLOCK_E_##name = value,
@@ -202,6 +203,16 @@ NSLOCK_API int nslock_unlock_all(nslock *c, nslock_error *err);
 NSLOCK_API int nslock_command(nslock *c, const char *command, nslock_outcome *out,
                               nslock_error *err);
 
+/* Cancels the lock request that waits on c now, from any thread or from a
+ * signal handler (it only sets a flag and writes to an eventfd). The
+ * waiting call sends CANCEL (PROTOCOL.md) and returns -1 with CANCELLED:
+ * nothing of the argument that waited was taken, earlier arguments of the
+ * command keep their effect, the session keeps everything else, and the
+ * next call works as usual. If the lock was granted just before, the call
+ * returns the grant. A cancel made while no lock request waits has no
+ * effect. Returns 0, or -1 when c is NULL. */
+NSLOCK_API int nslock_cancel(nslock *c);
+
 /* NS NAME: later names resolve in that namespace. */
 NSLOCK_API int nslock_namespace(nslock *c, const char *name, nslock_error *err);
 
@@ -287,6 +298,26 @@ typedef struct nslock_stat {
 NSLOCK_API int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count,
                                  nslock_error *err);
 
+/* NAMESPACES: the namespaces the server's configuration declares, in its
+ * order, each with its globals database. */
+typedef struct nslock_namespace_info {
+    const char *name;
+    const char *globals;
+} nslock_namespace_info;
+NSLOCK_API int nslock_namespaces_list(nslock *c, nslock_namespace_info **rows, size_t *count,
+                                      nslock_error *err);
+
+/* CONFIG: the configuration the server runs, as it loaded it: file is the
+ * name it was given ("<default>" for the embedded one), text the YAML
+ * (len bytes, NUL-terminated), for nsl_config_load_buffer() or a person.
+ * One block: free it with nslock_free(). */
+typedef struct nslock_config_source {
+    const char *file;
+    const char *text;
+    size_t len;
+} nslock_config_source;
+NSLOCK_API int nslock_config_text(nslock *c, nslock_config_source **out, nslock_error *err);
+
 /* ---- restart recovery ------------------------------------------------------
  * See the conventions at the top and docs/CLIENT.md. Callbacks run on the
  * thread that noticed (the keeper thread, or the thread inside a call) with
@@ -299,11 +330,15 @@ NSLOCK_API uint64_t nslock_epoch(const nslock *c);
 /* 1 while the session's locks are lost and not yet acknowledged, else 0. */
 NSLOCK_API int nslock_is_lost(nslock *c);
 /* Acknowledges a loss: later calls work again, on a session that holds
- * nothing. Returns 1 if there was a loss to acknowledge, else 0. */
+ * nothing. Returns 1 if there was a loss to acknowledge, else 0 (also
+ * after a LOST that named a REMOVE, which leaves the handle usable). */
 NSLOCK_API int nslock_lost_clear(nslock *c);
 
 typedef void (*nslock_lost_fn)(nslock *c, const nslock_error *why, void *arg);
-/* fn (NULL: none) is called once when the locks are lost. */
+/* fn (NULL: none) is called once when the locks are lost, and each time a
+ * call learns that another session's REMOVE took some of them (that call
+ * fails with LOST "removed by ..."; the handle stays usable and
+ * nslock_held_list no longer has what was removed). */
 NSLOCK_API void nslock_on_lost(nslock *c, nslock_lost_fn fn, void *arg);
 
 typedef void (*nslock_reclaimed_fn)(nslock *c, size_t locks, uint64_t epoch, void *arg);

@@ -51,6 +51,7 @@ int nsl_client_declare_lost(nslock *c, nslock_error *err, int code, const char *
     vsnprintf(c->lost_why.message, sizeof c->lost_why.message, fmt, ap);
     va_end(ap);
     c->lost = true;
+    c->resync_pending = false;
     nsl_mirror_clear(&c->mirror);
     if (err)
         *err = c->lost_why;
@@ -295,6 +296,14 @@ int nsl_client_recover(nslock *c, nslock_error *err)
         }
         if (rc == 0 && !have && !c->ever_held)
             break;                 /* nothing to reclaim */
+        if (rc == 0 && c->resync_pending && have)
+            /* a REMOVE took some locks and the library never learned which:
+             * reclaiming the mirror could bring them back */
+            return nsl_client_declare_lost(c, err, NSLOCK_E_LOST,
+                                           "the server at %s restarted after a REMOVE took "
+                                           "locks of session %llu, before the library could "
+                                           "learn which: its locks are not reclaimed", c->where,
+                                           (unsigned long long)session);
         if (rc == 0) {
             double deadline = nsl_client_now() + grace + c->grace;
             int n = reclaim(c, session, secret, deadline, &why);
@@ -481,9 +490,12 @@ int nslock_lost_clear(nslock *c)
 {
     pthread_mutex_lock(&c->mu);
     int was = c->lost;
-    c->lost = false;
-    nsl_mirror_clear(&c->mirror);
-    c->ever_held = false;
+    /* a LOST that named a REMOVE left the handle usable: nothing to forget */
+    if (was) {
+        c->lost = false;
+        nsl_mirror_clear(&c->mirror);
+        c->ever_held = false;
+    }
     pthread_mutex_unlock(&c->mu);
     return was;
 }

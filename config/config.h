@@ -121,6 +121,8 @@ typedef struct nsl_config {
     uint32_t recovery_grace_s;      /* server.recovery_grace_s, default 10 */
     char *state_dir;                /* server.state_dir or NULL (default chosen by server) */
     uint32_t session_timeout_s;     /* server.session_timeout_s: silent TCP sessions, default 10 */
+    uint32_t output_limit_mb;       /* server.output_limit_mb: unsent answers, all sessions, default 64 */
+    uint32_t max_unauthenticated;   /* server.max_unauthenticated: TCP connections before AUTH, default 64 */
     nsl_pos listen_pos;
     nsl_pos token_file_pos;
 

@@ -562,10 +562,12 @@ static const field server_fields[] = {
     NUMBER(recovery_grace_s, 0, 3600),
     STRING(state_dir),
     NUMBER(session_timeout_s, 1, 3600),
+    NUMBER(output_limit_mb, 1, 65536),
+    NUMBER(max_unauthenticated, 1, 65536),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_FIELDS 8
+#define MAX_FIELDS 12
 _Static_assert(COUNT(lock_table_fields) <= MAX_FIELDS && COUNT(server_fields) <= MAX_FIELDS,
                "read_fields() lists at most MAX_FIELDS keys");
 
@@ -954,6 +956,8 @@ nsl_config *nsl_cfg_new(const char *file)
     cfg->max_pending = 1024;
     cfg->recovery_grace_s = 10;
     cfg->session_timeout_s = 10;
+    cfg->output_limit_mb = 64;
+    cfg->max_unauthenticated = 64;
     cfg->ha_session_timeout_ms = 6000;
     return cfg;
 }

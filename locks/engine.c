@@ -178,6 +178,7 @@ void nsl_engine_free(nsl_engine *e)
 {
     if (!e)
         return;
+    lk_cursors_free(e);
     lk_owner *o, *tmp;
     HASH_ITER(hh, e->owners, o, tmp) {
         if (o->waiting)
@@ -799,7 +800,8 @@ static nsl_engine_status drive(nsl_engine *e, lk_owner *o, const nsl_lock_arg *a
 {
     for (size_t i = start; i < count; i++) {
         const nsl_lock_arg *a = &args[i];
-        const nsl_lock_item *its = items + a->first_item;
+        /* a bare LOCK may come before any command had items to store */
+        const nsl_lock_item *its = a->item_count ? items + a->first_item : NULL;
         if (a->op == NSL_OP_REMOVE) {
             if (unlock_arg(e, o, its, a->item_count, res) != NSL_OK)
                 goto failed;
@@ -1057,6 +1059,8 @@ void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now)
         if (e->resume_tail == o)
             e->resume_tail = prev;
     }
+    if (e->cursors)
+        lk_cursors_skip_owner(e, o);
     HASH_DEL(e->owners, o);
     if (e->last_owner == o)
         e->last_owner = NULL;
@@ -1293,6 +1297,22 @@ void nsl_engine_tick(nsl_engine *e, uint64_t now)
     deliver(e);
 }
 
+bool nsl_engine_cancel(nsl_engine *e, nsl_owner_id owner, uint64_t now,
+                       nsl_lock_result *res)
+{
+    lk_owner *o = lk_owner_find(e, owner);
+    /* a granted request waiting to resume is no longer a wait */
+    if (!o || !o->waiting || o->resume_queued)
+        return false;
+    request_free(e, o->waiting);
+    e->dirty = true;     /* those queued behind it may go now */
+    command_finish(o);
+    result_done(res, 0, 0);
+    settle(e, now);
+    deliver(e);
+    return true;
+}
+
 uint64_t nsl_engine_next_deadline(const nsl_engine *e)
 {
     return e->heap_count ? lk_request_due(e->heap[0]) : NO_TIME;
@@ -1302,6 +1322,12 @@ uint64_t nsl_engine_next_deadline(const nsl_engine *e)
 
 size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
                          const nsl_key *key, uint64_t now)
+{
+    return nsl_engine_remove_each(e, owner, db, key, now, NULL, NULL);
+}
+
+size_t nsl_engine_remove_each(nsl_engine *e, nsl_owner_id owner, int64_t db,
+                              const nsl_key *key, uint64_t now, nsl_removed_fn fn, void *ctx)
 {
     size_t removed = 0;
     lk_owner *o, *tmp;
@@ -1315,11 +1341,11 @@ size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
             const lk_node *n = lk_holder_node(h);
             if (db >= 0 && n->db != db)
                 continue;
-            if (key) {
-                size_t len = lk_node_key(n, buf, sizeof buf);
-                if (len != key->len || memcmp(buf, key->bytes, len))
-                    continue;
-            }
+            size_t len = key || fn ? lk_node_key(n, buf, sizeof buf) : 0;
+            if (key && (len != key->len || memcmp(buf, key->bytes, len)))
+                continue;
+            if (fn)
+                fn(ctx, o->id, n->db, buf, len);
             holder_zero(e, h);
             removed++;
         }

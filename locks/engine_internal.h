@@ -263,6 +263,8 @@ struct nsl_engine {
 
     uint32_t mark_epoch;
     nsl_engine_stats stats;
+
+    nsl_view_cursor *cursors;           /* open ones, moved past what goes */
 };
 
 /* table.c — nodes, holders, conflicts */
@@ -320,6 +322,11 @@ static inline lk_holder *lk_holders_next(const lk_node *n, const lk_holder *h)
                                             : ((const lk_holder_extra *)h)->next;
     return x ? (lk_holder *)&x->h : NULL;
 }
+
+/* view.c — an open cursor must not point at what the table frees */
+void lk_cursors_skip_holder(nsl_engine *e, const lk_holder *h);
+void lk_cursors_skip_owner(nsl_engine *e, const lk_owner *o);
+void lk_cursors_free(nsl_engine *e);
 
 /* escalate.c */
 uint64_t lk_fingerprint(const uint8_t *part, size_t len);

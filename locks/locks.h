@@ -172,6 +172,13 @@ typedef struct nsl_reclaim {
 nsl_code nsl_engine_reclaim(nsl_engine *e, nsl_owner_id owner, const nsl_reclaim *r,
                             uint64_t now, nsl_error *err);
 
+/* Ends the owner's queued command at once, as if its waiting argument had
+ * timed out; the arguments after it are not run. The outcome goes into
+ * *result (no `done` callback): test 0, nothing of that argument taken.
+ * False, changing nothing, when the owner has no queued command. */
+bool nsl_engine_cancel(nsl_engine *e, nsl_owner_id owner, uint64_t now,
+                       nsl_lock_result *result);
+
 /* ---- time ------------------------------------------------------------------ */
 
 /* Fires the timeouts and deadlock checks due at `now`. */
@@ -185,6 +192,16 @@ uint64_t nsl_engine_next_deadline(const nsl_engine *e);
  * key NULL mean "any"); waiters are served. Returns the number removed. */
 size_t nsl_engine_remove(nsl_engine *e, nsl_owner_id owner, int64_t db,
                          const nsl_key *key, uint64_t now);
+
+/* Called for each entry nsl_engine_remove_each takes, as it takes it (an
+ * owner's entries one after another), before waiters are served: key is
+ * the entry's encoded name. It must not call into the engine. */
+typedef void (*nsl_removed_fn)(void *ctx, nsl_owner_id owner, uint32_t db,
+                               const uint8_t *key, size_t key_len);
+/* nsl_engine_remove, telling fn (may be NULL) whose entries went. */
+size_t nsl_engine_remove_each(nsl_engine *e, nsl_owner_id owner, int64_t db,
+                              const nsl_key *key, uint64_t now,
+                              nsl_removed_fn fn, void *ctx);
 
 typedef struct nsl_engine_stats {
     uint64_t entries, max_entries;
@@ -244,5 +261,23 @@ typedef struct nsl_view {
 nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter,
                          nsl_view *out);
 void nsl_view_free(nsl_view *v);
+
+/* The table a piece at a time, for a table too big to walk in one go: a
+ * cursor returns one row per call, held entries (owner by owner, in no
+ * particular order) and then waiting rows. The table may change between
+ * calls: the engine moves open cursors past what it frees. An entry held
+ * for the whole walk comes exactly once; one granted or released during it
+ * may come or not. Waiting rows are taken in one go when the held ones are
+ * done. Rows are not sorted. */
+typedef struct nsl_view_cursor nsl_view_cursor;
+
+/* The filter (and its name prefix) is copied. NULL when out of memory. */
+nsl_view_cursor *nsl_view_cursor_open(nsl_engine *e, const nsl_view_filter *filter);
+/* The next row into *row, false at the end. row->name is NULL (format
+ * row->key with nsl_key_format_bytes); row->key and row->blockers belong
+ * to the cursor and last until the next call. */
+bool nsl_view_cursor_next(nsl_engine *e, nsl_view_cursor *c, nsl_view_row *row);
+/* Closes the cursor (before nsl_engine_free, which closes any left). */
+void nsl_view_cursor_close(nsl_engine *e, nsl_view_cursor *c);
 
 #endif

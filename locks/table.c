@@ -511,6 +511,8 @@ static void owner_list_add(nsl_engine *e, lk_holder *h)
 static void owner_list_remove(nsl_engine *e, lk_holder *h)
 {
     lk_owner *o = h->owner;
+    if (e->cursors)
+        lk_cursors_skip_holder(e, h);
     if (h->owner_prev)
         h->owner_prev->owner_next = h->owner_next;
     else

@@ -1,6 +1,7 @@
 /* locks/view.c — the lock table as rows (SPEC 7): held entries with their
  * IRIS-style ModeCount, and waiting requests with the owners they wait for.
- * A snapshot for operators: it walks the whole table, never on a lock path.
+ * A snapshot for operators (it walks the whole table, never on a lock path),
+ * or the same rows a piece at a time through a cursor.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,36 @@ static bool wanted(const nsl_view_filter *f, uint32_t db, nsl_owner_id owner, ui
            (f->namespace_id < 0 || f->namespace_id == ns);
 }
 
+/* The waiting rows: one per part of each queued request. */
+static void collect_waiting(const nsl_engine *e, const nsl_view_filter *filter, row_list *l)
+{
+    for (const lk_request *r = filter->no_waiters ? NULL : e->fifo_head; r; r = r->next) {
+        for (uint32_t i = 0; i < r->part_count; i++) {
+            const lk_part *p = &r->parts[i];
+            if (!wanted(filter, p->node->db, r->owner->id, r->namespace_id))
+                continue;
+            nsl_view_row *row = row_add(l, p->node, filter);
+            if (!row)
+                continue;
+            row->owner = r->owner->id;
+            row->namespace_id = r->namespace_id;
+            row->waiting = true;
+            row->since = r->enqueued;
+            snprintf(row->mode, sizeof row->mode, "%s%s",
+                     p->mode == MODE_X ? "WaitExclusive" : "WaitShared",
+                     p->escalating ? "_e" : "");
+            size_t n = lk_request_blockers(e, r, NULL, 0);
+            row->blockers = calloc(n ? n : 1, sizeof *row->blockers);
+            if (row->blockers)
+                row->blocker_count = lk_request_blockers(e, r, row->blockers, n);
+            /* nobody in the way: it waits for the recovery, or for room */
+            if (!row->blocker_count)
+                row->wait_reason = e->grants_held ? NSL_WAIT_RECOVERY
+                                 : e->table_full ? NSL_WAIT_ROOM : NSL_WAIT_LOCKS;
+        }
+    }
+}
+
 nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl_view *out)
 {
     nsl_view_filter any;
@@ -154,31 +185,7 @@ nsl_code nsl_engine_view(const nsl_engine *e, const nsl_view_filter *filter, nsl
             mode_count(h, row->mode, sizeof row->mode);
         }
     }
-    for (const lk_request *r = filter->no_waiters ? NULL : e->fifo_head; r; r = r->next) {
-        for (uint32_t i = 0; i < r->part_count; i++) {
-            const lk_part *p = &r->parts[i];
-            if (!wanted(filter, p->node->db, r->owner->id, r->namespace_id))
-                continue;
-            nsl_view_row *row = row_add(&l, p->node, filter);
-            if (!row)
-                continue;
-            row->owner = r->owner->id;
-            row->namespace_id = r->namespace_id;
-            row->waiting = true;
-            row->since = r->enqueued;
-            snprintf(row->mode, sizeof row->mode, "%s%s",
-                     p->mode == MODE_X ? "WaitExclusive" : "WaitShared",
-                     p->escalating ? "_e" : "");
-            size_t n = lk_request_blockers(e, r, NULL, 0);
-            row->blockers = calloc(n ? n : 1, sizeof *row->blockers);
-            if (row->blockers)
-                row->blocker_count = lk_request_blockers(e, r, row->blockers, n);
-            /* nobody in the way: it waits for the recovery, or for room */
-            if (!row->blocker_count)
-                row->wait_reason = e->grants_held ? NSL_WAIT_RECOVERY
-                                 : e->table_full ? NSL_WAIT_ROOM : NSL_WAIT_LOCKS;
-        }
-    }
+    collect_waiting(e, filter, &l);
     /* Databases sort by name: rows carry their database's rank while
      * sorted, then get their id back. */
     uint32_t rank[NSL_MAX_DATABASES], by_rank[NSL_MAX_DATABASES];
@@ -204,4 +211,141 @@ void nsl_view_free(nsl_view *v)
     free(v->rows);
     v->rows = NULL;
     v->count = 0;
+}
+
+/* ---- cursors ------------------------------------------------------------------ */
+
+struct nsl_view_cursor {
+    nsl_view_cursor *prev, *next;        /* the engine's open cursors */
+    nsl_view_filter filter;
+    char *prefix;
+    lk_owner *owner;                     /* whose entries are being walked; NULL: done */
+    lk_holder *holder;                   /* the next of them */
+    bool held_done;
+    row_list waiting;                    /* taken when the held entries are done */
+    size_t waiting_next;
+    uint8_t key[NSL_MAX_KEY_BYTES];
+};
+
+nsl_view_cursor *nsl_view_cursor_open(nsl_engine *e, const nsl_view_filter *filter)
+{
+    nsl_view_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (filter)
+        c->filter = *filter;
+    else
+        nsl_view_filter_init(&c->filter);
+    if (c->filter.name_prefix) {
+        c->prefix = strdup(c->filter.name_prefix);
+        if (!c->prefix) {
+            free(c);
+            return NULL;
+        }
+        c->filter.name_prefix = c->prefix;
+    }
+    c->owner = e->owners;
+    c->holder = c->owner ? c->owner->held : NULL;
+    c->next = e->cursors;
+    if (e->cursors)
+        e->cursors->prev = c;
+    e->cursors = c;
+    return c;
+}
+
+static void owner_advance(nsl_view_cursor *c)
+{
+    c->owner = c->owner->hh.next;
+    c->holder = c->owner ? c->owner->held : NULL;
+}
+
+static bool next_held(const nsl_engine *e, nsl_view_cursor *c, nsl_view_row *row)
+{
+    const nsl_view_filter *f = &c->filter;
+    while (c->owner) {
+        if (!c->holder) {
+            owner_advance(c);
+            continue;
+        }
+        if (f->owner && c->owner->id != f->owner) {
+            owner_advance(c);
+            continue;
+        }
+        const lk_holder *h = c->holder;
+        c->holder = h->owner_next;
+        const lk_node *n = lk_holder_node(h);
+        if (!wanted(f, n->db, c->owner->id, h->namespace_id))
+            continue;
+        size_t klen = lk_node_key(n, c->key, sizeof c->key);
+        if (klen > sizeof c->key)
+            continue;
+        if (f->name_prefix) {
+            char name[2048];
+            nsl_key_format_bytes(c->key, klen, name, sizeof name);
+            if (strncmp(name, f->name_prefix, strlen(f->name_prefix)) != 0)
+                continue;
+        }
+        memset(row, 0, sizeof *row);
+        row->database = n->db;
+        row->owner = c->owner->id;
+        row->namespace_id = h->namespace_id;
+        row->key = c->key;
+        row->key_len = (uint16_t)klen;
+        row->since = lk_holder_since(e, h);
+        row->token = h->token;
+        mode_count(h, row->mode, sizeof row->mode);
+        return true;
+    }
+    return false;
+}
+
+bool nsl_view_cursor_next(nsl_engine *e, nsl_view_cursor *c, nsl_view_row *row)
+{
+    if (!c->held_done) {
+        if (next_held(e, c, row))
+            return true;
+        c->held_done = true;
+        collect_waiting(e, &c->filter, &c->waiting);
+    }
+    if (c->waiting_next == c->waiting.count)
+        return false;
+    *row = c->waiting.rows[c->waiting_next++];
+    row->name = NULL;
+    return true;
+}
+
+void nsl_view_cursor_close(nsl_engine *e, nsl_view_cursor *c)
+{
+    if (!c)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        e->cursors = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    nsl_view rest = {.rows = c->waiting.rows, .count = c->waiting.count};
+    nsl_view_free(&rest);
+    free(c->prefix);
+    free(c);
+}
+
+void lk_cursors_skip_holder(nsl_engine *e, const lk_holder *h)
+{
+    for (nsl_view_cursor *c = e->cursors; c; c = c->next)
+        if (c->holder == h)
+            c->holder = h->owner_next;
+}
+
+void lk_cursors_skip_owner(nsl_engine *e, const lk_owner *o)
+{
+    for (nsl_view_cursor *c = e->cursors; c; c = c->next)
+        if (c->owner == o)
+            owner_advance(c);
+}
+
+void lk_cursors_free(nsl_engine *e)
+{
+    while (e->cursors)
+        nsl_view_cursor_close(e, e->cursors);
 }

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
+
 #include "server/server_internal.h"
 
 #define PROTOCOL_VERSION 1
@@ -182,6 +185,8 @@ static void req_lock(request *rq, size_t keyword_at)
         nsl_recovery_register(s, rq->line, rq->len);
         return;
     }
+    bool cancelled = s->cancel_on_queue;   /* CANCEL came while it was registering */
+    s->cancel_on_queue = false;
     /* The engine may complete a queued command during this very call
      * (through `done`), so the flag is set first and cleared by whoever
      * answers. */
@@ -190,6 +195,78 @@ static void req_lock(request *rq, size_t keyword_at)
     if (nsl_engine_execute(srv->engine, s->owner, &srv->cmd, nsl_server_now(srv), &r) == NSL_DONE) {
         s->waiting = false;
         lock_reply(s, &r);
+    } else if (cancelled && nsl_engine_cancel(srv->engine, s->owner, nsl_server_now(srv), &r)) {
+        s->waiting = false;
+        s->cancels_hit++;
+        lock_reply(s, &r);
+    }
+}
+
+/* The LOCK it ended was cancelled on arrival (session.c); this is its
+ * answer in order: 1 when it ended a wait, 0 when nothing waited. */
+static void req_cancel(request *rq)
+{
+    nsl_session *s = rq->s;
+    if (!no_more_words(rq))
+        return;
+    s->cancel_on_queue = false;
+    if (s->cancels_hit) {
+        s->cancels_hit--;
+        nsl_out_str(s, "OK 1\n");
+    } else {
+        nsl_out_str(s, "OK 0\n");
+    }
+}
+
+/* The configured namespaces, for a client's completion or menu. */
+static void req_namespaces(request *rq)
+{
+    nsl_session *s = rq->s;
+    if (!no_more_words(rq))
+        return;
+    const nsl_registry *reg = s->srv->reg;
+    size_t n = nsl_registry_namespace_count(reg);
+    nsl_out_str(s, "DATA ");
+    nsl_out_u64(s, n);
+    nsl_out_char(s, '\n');
+    for (uint32_t i = 0; i < n; i++) {
+        const nsl_namespace *ns = nsl_registry_namespace(reg, i);
+        nsl_out_str(s, ns->name);
+        nsl_out_char(s, '\t');
+        nsl_out_str(s, nsl_registry_database(reg, ns->globals)->name);
+        nsl_out_char(s, '\n');
+    }
+}
+
+/* The configuration the server runs, as it was loaded: its file name, then
+ * its YAML line by line, so that resolve and map show the server's rules
+ * rather than a file of their own. */
+static void req_config(request *rq)
+{
+    nsl_session *s = rq->s;
+    if (!no_more_words(rq))
+        return;
+    const nsl_server *srv = s->srv;
+    const char *text = srv->config_text ? srv->config_text : nsl_config_default_yaml();
+    size_t len = srv->config_text ? srv->config_len : strlen(text);
+    const char *file = srv->cfg && srv->cfg->file ? srv->cfg->file : "<default>";
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    if (len && text[len - 1] != '\n')
+        lines++;
+    nsl_out_str(s, "DATA ");
+    nsl_out_u64(s, lines + 1);
+    nsl_out_char(s, '\n');
+    nsl_out_clean(s, file, strlen(file));
+    nsl_out_char(s, '\n');
+    /* verbatim: the server loaded it, so it is UTF-8 YAML without NULs */
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        nsl_out_put(s, text + at, n);
+        nsl_out_char(s, '\n');
+        at += n + 1;
     }
 }
 
@@ -268,15 +345,17 @@ static void req_hello(request *rq)
     nsl_out_char(s, '\n');
 }
 
-/* Constant time in the token's content, so timing tells nothing about it. */
+/* Digests of equal size compared in constant time: the answer's timing
+ * tells neither the token's content nor its length. */
 static bool token_matches(const nsl_server *srv, const char *t, size_t len)
 {
-    if (len != srv->auth_token_len)
-        return false;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < len; i++)
-        diff |= (unsigned char)(t[i] ^ srv->auth_token[i]);
-    return diff == 0;
+    struct sha256_ctx ctx;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    _Static_assert(sizeof srv->auth_digest == SHA256_DIGEST_SIZE, "a SHA-256 digest");
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, (const uint8_t *)t);
+    sha256_digest(&ctx, sizeof digest, digest);
+    return memeql_sec(digest, srv->auth_digest, sizeof digest) != 0;
 }
 
 static void req_auth(request *rq)
@@ -290,12 +369,16 @@ static void req_auth(request *rq)
         return;
     }
     if (!token_matches(s->srv, t, len)) {
-        nsl_log(NSL_LOG_WARN, "session %u: bad token over TCP; closing", s->owner);
-        nsl_out_err(s, NSL_PROTECT, "bad token");
-        nsl_session_end(s, true);
+        /* logged once per episode by the guard, which may answer later;
+         * a session that has authenticated already proved it knows the token */
+        if (s->authenticated || nsl_guard_auth_failed(s) == 0) {
+            nsl_out_err(s, NSL_PROTECT, "bad token");
+            nsl_session_end(s, true);
+        }
         return;
     }
     s->authenticated = true;
+    nsl_guard_authenticated(s);
     nsl_out_str(s, "OK\n");
 }
 
@@ -436,92 +519,6 @@ static bool parse_database(request *rq, const char *v, size_t vlen, int64_t *db)
     return true;
 }
 
-static void out_since(nsl_session *s, uint64_t since, int64_t wall_offset_ms)
-{
-    int64_t ms = (int64_t)since + wall_offset_ms;
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[40];
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(ms % 1000));
-    nsl_out_put(s, buf, (size_t)n);
-}
-
-static void out_name(nsl_session *s, const char *name)
-{
-    char buf[4096];
-    size_t len = strlen(name);
-    size_t need = nsl_mtext_escape(name, len, buf, sizeof buf);
-    if (need < sizeof buf) {
-        nsl_out_put(s, buf, need);
-        return;
-    }
-    char *big = malloc(need + 1);
-    if (!big) {
-        nsl_out_clean(s, name, len);
-        return;
-    }
-    nsl_mtext_escape(name, len, big, need + 1);
-    nsl_out_put(s, big, need);
-    free(big);
-}
-
-static void out_row(nsl_session *s, const nsl_view_row *row, int64_t wall_offset_ms)
-{
-    nsl_server *srv = s->srv;
-    const nsl_database *db = nsl_registry_database(srv->reg, row->database);
-    const nsl_namespace *ns = nsl_registry_namespace(srv->reg, row->namespace_id);
-    const nsl_session *owner = nsl_session_by_owner(srv, row->owner);
-    out_field(s, db->name);
-    nsl_out_char(s, '\t');
-    out_field(s, db->directory);
-    nsl_out_char(s, '\t');
-    nsl_out_u64(s, row->owner);
-    nsl_out_char(s, '\t');
-    if (owner && owner->pid > 0)
-        nsl_out_u64(s, (uint64_t)owner->pid);
-    else
-        nsl_out_char(s, '-');
-    nsl_out_char(s, '\t');
-    out_field(s, owner ? owner->client : NULL);
-    nsl_out_char(s, '\t');
-    out_field(s, row->mode);
-    nsl_out_char(s, '\t');
-    out_name(s, row->name);
-    nsl_out_char(s, '\t');
-    out_field(s, ns ? ns->name : NULL);
-    nsl_out_char(s, '\t');
-    out_since(s, row->since, wall_offset_ms);
-    nsl_out_char(s, '\t');
-    if (row->waiting || !row->token)
-        nsl_out_char(s, '-');
-    else
-        nsl_out_u64(s, row->token);
-    nsl_out_char(s, '\t');
-    if (row->waiting && !row->blocker_count && row->wait_reason == NSL_WAIT_ROOM)
-        nsl_out_str(s, "table-full");        /* it waits for room, not for an owner */
-    else if (row->waiting && !row->blocker_count && row->wait_reason == NSL_WAIT_RECOVERY)
-        nsl_out_str(s, "recovering");        /* it waits for the end of the recovery */
-    else if (!row->waiting || !row->blocker_count)
-        nsl_out_char(s, '-');
-    for (size_t i = 0; row->waiting && i < row->blocker_count; i++) {
-        if (i)
-            nsl_out_char(s, ',');
-        nsl_out_u64(s, row->blockers[i]);
-    }
-    nsl_out_char(s, '\n');
-}
-
-static bool row_pid_matches(nsl_server *srv, const nsl_view_row *row, int64_t pid)
-{
-    if (pid < 0)
-        return true;
-    const nsl_session *o = nsl_session_by_owner(srv, row->owner);
-    return o && o->pid == pid;
-}
-
 static void req_show(request *rq)
 {
     nsl_session *s = rq->s;
@@ -582,29 +579,7 @@ static void req_show(request *rq)
             goto out;
         }
     }
-    nsl_view view;
-    if (nsl_engine_view(srv->engine, &f, &view) != NSL_OK) {
-        nsl_out_err(s, NSL_NOMEM, "cannot build the lock table view");
-        goto out;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < view.count; i++)
-        count += row_pid_matches(srv, &view.rows[i], pid);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t wall_offset = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
-                          (int64_t)nsl_server_now(srv);
-    nsl_out_str(s, "DATA ");
-    nsl_out_u64(s, count);
-    if (nsl_recovery_active(srv)) {
-        nsl_out_str(s, " recovering ");
-        nsl_out_u64(s, nsl_recovery_awaited(srv));
-    }
-    nsl_out_char(s, '\n');
-    for (size_t i = 0; i < view.count; i++)
-        if (row_pid_matches(srv, &view.rows[i], pid))
-            out_row(s, &view.rows[i], wall_offset);
-    nsl_view_free(&view);
+    nsl_show_start(s, &f, pid);
 out:
     free(prefix);
 }
@@ -627,7 +602,7 @@ static void req_stats(request *rq)
     nsl_engine_stats st;
     nsl_engine_stats_get(s->srv->engine, &st);
     nsl_server *srv = s->srv;
-    nsl_out_str(s, "DATA 13\n");
+    nsl_out_str(s, "DATA 15\n");
     stat_line(s, "entries", st.entries);
     stat_line(s, "max_entries", st.max_entries);
     stat_line(s, "sessions", st.owners);
@@ -641,6 +616,8 @@ static void req_stats(request *rq)
     stat_line(s, "recovering", nsl_recovery_active(srv));
     stat_line(s, "recovery_awaited", nsl_recovery_awaited(srv));
     stat_line(s, "registry_syncs", srv->state.registry_syncs);
+    stat_line(s, "refused_connections", nsl_guard_refused(srv));
+    stat_line(s, "auth_failures", nsl_guard_auth_failures(srv));
 }
 
 /* ---- REMOVE ----------------------------------------------------------------------------- */
@@ -800,6 +777,120 @@ static bool touches_others(nsl_session *s, const remove_args *a)
     return others;
 }
 
+/* "session 3 (uid 0, pid 4242, client nslock)": who, for the log and for
+ * the owners told of a REMOVE. */
+static void describe_session(const nsl_session *s, char *buf, size_t cap)
+{
+    char uid[24];
+    if (s->tcp)
+        snprintf(uid, sizeof uid, "TCP");
+    else if (s->have_uid)
+        snprintf(uid, sizeof uid, "uid %lu", (unsigned long)s->uid);
+    else
+        snprintf(uid, sizeof uid, "uid unknown");
+    snprintf(buf, cap, "session %u (%s, pid %ld, client %s)", s->owner, uid, s->pid,
+             s->client[0] ? s->client : "-");
+}
+
+/* The criteria as given, for the log: "owner=1 database=USERDB". */
+static void describe_criteria(const nsl_server *srv, const remove_args *a, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (a->owner)
+        n += (size_t)snprintf(buf + n, cap - n, " owner=%u", a->owner);
+    if (a->pid >= 0 && n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, " pid=%" PRId64, a->pid);
+    if (a->db >= 0 && n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, " database=%s",
+                              nsl_registry_database(srv->reg, (uint32_t)a->db)->name);
+    if (a->has_key && n < cap) {
+        char name[600], shown[800];
+        size_t len = nsl_key_format(&a->key, name, sizeof name);
+        nsl_mtext_escape(name, len < sizeof name ? len : sizeof name - 1, shown, sizeof shown);
+        snprintf(buf + n, cap - n, " name=%s", shown);
+    }
+}
+
+#define REMOVE_LOG_OWNERS 8
+
+/* What one REMOVE took, owner by owner (the engine reports an owner's
+ * entries one after another). */
+typedef struct removal {
+    nsl_session *by;
+    char who[128];
+    nsl_owner_id last_owner;
+    nsl_session *target;         /* last_owner's session when it must be told */
+    size_t owners;
+    struct {
+        nsl_owner_id owner;
+        size_t entries;
+    } shown[REMOVE_LOG_OWNERS];
+} removal;
+
+static void entry_removed(void *ctx, nsl_owner_id owner, uint32_t db, const uint8_t *key,
+                          size_t key_len)
+{
+    removal *r = ctx;
+    nsl_server *srv = r->by->srv;
+    if (owner != r->last_owner || !r->owners) {
+        r->last_owner = owner;
+        if (r->owners < REMOVE_LOG_OWNERS)
+            r->shown[r->owners].owner = owner, r->shown[r->owners].entries = 0;
+        r->owners++;
+        nsl_session *t = nsl_session_by_owner(srv, owner);
+        /* the remover has its answer; others learn it on their next request */
+        r->target = t && t != r->by && !t->ended ? t : NULL;
+        if (r->target) {
+            r->target->removals++;
+            snprintf(r->target->removed_by, sizeof r->target->removed_by, "%s", r->who);
+        }
+    }
+    if (r->owners <= REMOVE_LOG_OWNERS)
+        r->shown[r->owners - 1].entries++;
+    nsl_session *t = r->target;
+    if (!t)
+        return;
+    if (!t->removed_entries) {
+        char name[600], shown[160];
+        size_t len = nsl_key_format_bytes(key, key_len, name, sizeof name);
+        nsl_mtext_escape(name, len < sizeof name ? len : sizeof name - 1, shown, sizeof shown);
+        snprintf(t->removed_example, sizeof t->removed_example, "%s in %s", shown,
+                 nsl_registry_database(srv->reg, db)->name);
+    }
+    t->removed_entries++;
+}
+
+/* The answer a session gets to its first request after a REMOVE took some
+ * of its entries; the request itself is not run. */
+static void out_removed(nsl_session *s)
+{
+    char others[40] = "";
+    if (s->removals > 1)
+        snprintf(others, sizeof others, " and %u other REMOVE%s", s->removals - 1,
+                 s->removals > 2 ? "s" : "");
+    nsl_out_errf(s, NSL_LOST, "removed by %s%s: %" PRIu64 " %s of this session, e.g. %s; "
+                 "request not run", s->removed_by, others, s->removed_entries,
+                 s->removed_entries == 1 ? "entry" : "entries", s->removed_example);
+    s->removed_entries = 0;
+    s->removals = 0;
+}
+
+static void log_removal(const removal *r, const char *criteria, size_t removed)
+{
+    char owners[512];
+    size_t n = 0;
+    owners[0] = '\0';
+    for (size_t i = 0; i < r->owners && i < REMOVE_LOG_OWNERS && n < sizeof owners; i++)
+        n += (size_t)snprintf(owners + n, sizeof owners - n, "%ssession %u (%zu)", i ? ", " : "",
+                              r->shown[i].owner, r->shown[i].entries);
+    if (r->owners > REMOVE_LOG_OWNERS && n < sizeof owners)
+        snprintf(owners + n, sizeof owners - n, " and %zu more owners",
+                 r->owners - REMOVE_LOG_OWNERS);
+    nsl_log(NSL_LOG_INFO, "REMOVE by %s [%s]: removed %zu %s of %s", r->who, criteria + 1,
+            removed, removed == 1 ? "entry" : "entries", owners);
+}
+
 static void req_remove(request *rq)
 {
     nsl_session *s = rq->s;
@@ -828,8 +919,14 @@ static void req_remove(request *rq)
             nsl_out_errf(s, NSL_NOTFOUND, "no session with pid %" PRId64, a.pid);
         return;
     }
+    removal r = {.by = s};
+    char criteria[900];
+    describe_session(s, r.who, sizeof r.who);
+    describe_criteria(srv, &a, criteria, sizeof criteria);
     if (!is_admin(s)) {
         if (everyone ? touches_others(s, &a) : !only_self) {
+            nsl_log(NSL_LOG_WARN, "REMOVE by %s [%s] refused: other owners' entries need an admin",
+                    r.who, criteria + 1);
             if (srv->cfg->admin_group)
                 nsl_out_errf(s, NSL_PROTECT,
                              "removing another owner's locks needs root, the server's user "
@@ -847,7 +944,7 @@ static void req_remove(request *rq)
 
     size_t removed = 0;
     if (everyone) {
-        removed = nsl_engine_remove(srv->engine, 0, a.db, key, now);
+        removed = nsl_engine_remove_each(srv->engine, 0, a.db, key, now, entry_removed, &r);
     } else {
         /* Collect first: removing serves waiters, whose sessions may change. */
         nsl_owner_id stack[64], *ids = stack;
@@ -860,7 +957,8 @@ static void req_remove(request *rq)
             if (!t->ended && (!a.owner || t->owner == a.owner) && (a.pid < 0 || t->pid == a.pid))
                 ids[k++] = t->owner;
         for (size_t i = 0; i < k; i++)
-            removed += nsl_engine_remove(srv->engine, ids[i], a.db, key, now);
+            removed += nsl_engine_remove_each(srv->engine, ids[i], a.db, key, now,
+                                              entry_removed, &r);
         if (ids != stack)
             free(ids);
     }
@@ -868,7 +966,7 @@ static void req_remove(request *rq)
         nsl_out_err(s, NSL_NOTFOUND, "no entry matched");
         return;
     }
-    nsl_log(NSL_LOG_INFO, "session %u (pid %ld) removed %zu entries", s->owner, s->pid, removed);
+    log_removal(&r, criteria, removed);
     nsl_out_str(s, "OK ");
     nsl_out_u64(s, removed);
     nsl_out_char(s, '\n');
@@ -976,6 +1074,8 @@ static const command commands[] = {
     {"TROLLBACK", req_trollback}, {"RESOLVE", req_resolve}, {"SHOW", req_show},
     {"STATS", req_stats},     {"REMOVE", req_remove},       {"QUIT", req_quit},
     {"RECLAIM", req_reclaim},  {"RESUME", req_resume},
+    {"CANCEL", req_cancel},    {"NAMESPACES", req_namespaces},
+    {"CONFIG", req_config},
 };
 
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
@@ -990,6 +1090,9 @@ void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
     size_t klen = kwend - kw;
     request rq = {.s = s, .line = line, .len = len, .pos = kwend};
 
+    /* A wrong token's answer is delayed: nothing behind it may answer first. */
+    if (s->auth_answer_due)
+        return;
     if (!s->authenticated && !word_is(k, klen, "AUTH")) {
         nsl_out_err(s, NSL_PROTECT, "authenticate first: AUTH <token>");
         nsl_session_end(s, true);
@@ -999,6 +1102,13 @@ void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
     const char *nul = memchr(line, '\0', len);
     if (nul) {
         nsl_out_errf(s, NSL_SYNTAX, "column %zu: a NUL byte", (size_t)(nul - line) + 1);
+        return;
+    }
+    /* A REMOVE took entries of this session: it is told before anything
+     * else is run, so it does not go on as if it held them. */
+    if (s->removed_entries && !word_is(k, klen, "QUIT") && !word_is(k, klen, "PING") &&
+        !word_is(k, klen, "CANCEL")) {
+        out_removed(s);
         return;
     }
     /* LOCK first: it is nearly all the traffic. */

@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
+
 #include "server/server_internal.h"
 
 #define FORCE_CLOSE_MS 2000      /* at shutdown, for clients that do not read */
@@ -173,7 +175,7 @@ static void on_connection(uv_stream_t *listener, int status)
 {
     nsl_server *srv = listener->data;
     if (status < 0) {
-        nsl_log(NSL_LOG_WARN, "accepting a connection failed: %s", uv_strerror(status));
+        nsl_guard_accept_failed(srv, status);    /* logged once per episode */
         return;
     }
     if (srv->stopping)
@@ -251,7 +253,8 @@ static bool listen_unix(nsl_server *srv)
     return true;
 }
 
-/* The shared TCP token: the first line of server.token_file, trimmed. */
+/* The shared TCP token: the first line of server.token_file, trimmed. Like
+ * ssh with a key, a file others may read (or replace) is refused. */
 static bool read_auth_token(nsl_server *srv)
 {
     const char *path = srv->cfg->token_file;
@@ -267,9 +270,17 @@ static bool read_auth_token(nsl_server *srv)
             close(fd);
         return false;
     }
-    if (st.st_mode & 0077)
-        nsl_log(NSL_LOG_WARN, "server.token_file %s can be read by other users (mode %03o)",
-                path, (unsigned)(st.st_mode & 0777));
+    const char *wrong = !S_ISREG(st.st_mode) ? "is not a regular file"
+                      : st.st_uid != geteuid() && st.st_uid != 0 ? "belongs to another user"
+                      : (st.st_mode & 0077) ? "can be read or written by its group or others"
+                      : NULL;
+    if (wrong) {
+        nsl_log(NSL_LOG_ERROR, "server.token_file %s %s (mode %04o, owner uid %lu); only its "
+                "owner may read it: chmod 600 %s", path, wrong, (unsigned)(st.st_mode & 07777),
+                (unsigned long)st.st_uid, path);
+        close(fd);
+        return false;
+    }
     char buf[4096];
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
@@ -292,6 +303,11 @@ static bool read_auth_token(nsl_server *srv)
         return false;
     memcpy(srv->auth_token, buf + start, srv->auth_token_len);
     srv->auth_token[srv->auth_token_len] = '\0';
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, srv->auth_token_len, (const uint8_t *)srv->auth_token);
+    sha256_digest(&ctx, sizeof srv->auth_digest, srv->auth_digest);
+    explicit_bzero(buf, sizeof buf);
     return true;
 }
 
@@ -374,6 +390,7 @@ static void server_stop(nsl_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->sighup, NULL);
     uv_close((uv_handle_t *)&srv->timer, NULL);
     uv_close((uv_handle_t *)&srv->watch_timer, NULL);
+    nsl_guard_stop(srv);
     if (uv_is_active((uv_handle_t *)&srv->commit_check))
         uv_check_stop(&srv->commit_check);
 
@@ -456,6 +473,7 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
     if (!nsl_recovery_start(srv, state_dir, &first_token, &max_session))
         return false;
 
+    /* harness.c sets up its in-process server as this does: keep them alike */
     const nsl_config *cfg = srv->cfg;
     nsl_engine_options eo;
     nsl_engine_options_default(&eo);
@@ -494,6 +512,8 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
         return false;
     if (cfg->listen && !listen_tcp(srv))
         return false;
+    if (!nsl_guard_start(srv))
+        return false;
     size_t dbs = nsl_registry_database_count(srv->reg);
     size_t nss = nsl_registry_namespace_count(srv->reg);
     nsl_log(NSL_LOG_INFO, "serving %s: %zu database%s, %zu namespace%s, fencing tokens after %llu",
@@ -518,6 +538,8 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     srv->resolver = resolver;
     srv->reg = nsl_resolver_registry(resolver);
     srv->cfg = nsl_registry_config(srv->reg);
+    srv->config_text = opt->config_text;
+    srv->config_len = opt->config_len;
     srv->self_uid = geteuid();
     nsl_lock_command_init(&srv->cmd);
     /* A client that disconnects must cost an EPIPE, not the process. */
@@ -555,6 +577,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
         nsl_engine_free(srv->engine);
     nsl_lock_command_free(&srv->cmd);
     nsl_recovery_free(srv);
+    nsl_guard_free(srv);
     free(srv->auth_token);
     free(srv);
     return status;

@@ -27,6 +27,9 @@ typedef struct nsl_server_options {
     const char *socket_path;     /* NULL: server.socket, else the default path */
     const char *state_dir;       /* NULL: server.state_dir, else the default (SPEC 8.5) */
     nsl_log_level log_level;     /* NSL_LOG_INFO unless told otherwise */
+    const char *config_text;     /* the YAML the configuration was loaded from, answered to
+                                    CONFIG; NULL: the embedded default's */
+    size_t config_len;
 } nsl_server_options;
 
 void nsl_server_options_init(nsl_server_options *opt);

@@ -22,6 +22,7 @@
 #define NSL_READ_CHUNK     65536          /* one read from a socket */
 #define NSL_IN_HIGH        (1u << 20)     /* buffered input that pauses reading */
 #define NSL_OUT_HIGH       (1u << 20)     /* unsent output that pauses reading */
+#define NSL_OUT_FLOOR      (64u * 1024)   /* ... when over server.output_limit_mb */
 #define NSL_REJECT_HIGH    65536          /* ERR LIMIT answers owed that pause reading */
 #define NSL_CLIENT_NAME    64
 
@@ -73,7 +74,11 @@ struct nsl_session {
     nsl_owner_id owner;
     bool tcp;
     bool authenticated;              /* TCP: AUTH accepted (Unix: always) */
+    bool unauth_counted;             /* counted in the guard's connections awaiting AUTH */
+    uint64_t auth_answer_due;        /* a wrong token's answer is delayed until then (guard.c) */
     bool waiting;                    /* a LOCK is queued in the engine */
+    bool cancel_on_queue;            /* a CANCEL came while that LOCK was registering */
+    uint32_t cancels_hit;            /* CANCELs that ended a wait, not yet answered */
     bool ended;                      /* the owner is gone: serve nothing more */
     bool handle_closing;             /* uv_close was called */
     bool close_after_write;          /* close once the output is sent */
@@ -87,6 +92,13 @@ struct nsl_session {
     uint64_t accepted_ms;            /* loop time of the accept */
     uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
+
+    /* Entries other sessions' REMOVEs took from this one since its last
+     * request: its next request is answered ERR LOST saying so (protocol.c). */
+    uint64_t removed_entries;
+    uint32_t removals;               /* how many REMOVEs took them */
+    char removed_by[128];            /* the last remover: "session 3 (uid 0, ...)" */
+    char removed_example[192];       /* one of them: "^K(1) in USERDB" */
 
     /* restart recovery (recovery.c) */
     uint8_t secret[NSL_SECRET_BYTES];
@@ -117,6 +129,9 @@ struct nsl_session {
     char *wbuf;
     size_t wbuf_cap;
     bool writing;
+    size_t inflight;                 /* bytes of wbuf the socket has not taken */
+    uint64_t stalled_since;          /* loop time output stopped moving; 0: it moves */
+    struct nsl_show *show;           /* a SHOW being answered (show.c) */
     uv_write_t wreq;
     uv_shutdown_t sreq;
 };
@@ -126,6 +141,8 @@ struct nsl_server {
     const nsl_resolver *resolver;
     const nsl_registry *reg;
     const nsl_config *cfg;
+    const char *config_text;         /* what cfg was loaded from (CONFIG); NULL: the default */
+    size_t config_len;
     nsl_engine *engine;
     nsl_lock_command cmd;            /* reused by every LOCK request */
 
@@ -143,6 +160,8 @@ struct nsl_server {
 
     char *auth_token;                /* TCP shared token */
     size_t auth_token_len;
+    uint8_t auth_digest[32];         /* its SHA-256, which AUTH compares */
+    struct nsl_guard *guard;         /* admission control (guard.c); NULL: admit all */
     uid_t self_uid;
 
     nsl_session *sessions;
@@ -159,6 +178,14 @@ struct nsl_server {
     nsl_session **registering;       /* waiting for the next registry batch */
     size_t registering_count, registering_cap;
     uv_check_t commit_check;         /* writes that batch once per loop turn */
+
+    /* answers not yet sent, for server.output_limit_mb */
+    size_t unsent_bytes;             /* every session's unsent output */
+    size_t show_bytes;               /* the snapshots of SHOWs in progress */
+    size_t show_jobs;
+    size_t show_collecting;          /* of them, walking the table (at most one) */
+    uv_idle_t show_idle;             /* runs the SHOWs a piece per loop turn */
+    bool show_idle_ready;
     char readbuf[NSL_READ_CHUNK];
 };
 
@@ -188,6 +215,34 @@ void nsl_out_clean(nsl_session *s, const char *p, size_t n);
 void nsl_out_err(nsl_session *s, nsl_code code, const char *message);
 void nsl_out_errf(nsl_session *s, nsl_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* show.c */
+typedef struct nsl_show nsl_show;
+/* Answers SHOW with these criteria: at once for a small table, else a
+ * piece per loop turn; the session serves nothing else meanwhile. */
+void nsl_show_start(nsl_session *s, const nsl_view_filter *filter, int64_t pid);
+/* Output drained or room freed: the SHOWs that wait for it may go on. */
+void nsl_show_wake(nsl_server *srv);
+void nsl_show_stop(nsl_session *s);
+void nsl_show_free(nsl_session *s);
+/* Answers not yet sent exceed server.output_limit_mb. */
+bool nsl_output_over_limit(const nsl_server *srv);
+
+/* guard.c: admission control, wrong-token delays, refusal logging */
+bool nsl_guard_start(nsl_server *srv);          /* after the listeners are open */
+void nsl_guard_stop(nsl_server *srv);           /* logs the episodes still open */
+void nsl_guard_free(nsl_server *srv);
+/* After uv_accept: false when the connection must be refused (it was told
+ * why and the refusal counted); the caller closes it. */
+bool nsl_guard_admit(nsl_session *s);
+void nsl_guard_accept_failed(nsl_server *srv, int status);
+void nsl_guard_authenticated(nsl_session *s);
+void nsl_guard_closed(nsl_session *s);
+/* A wrong token: 0 to answer now, else the answer is the guard's, that
+ * many ms later, and the session serves nothing meanwhile. */
+uint64_t nsl_guard_auth_failed(nsl_session *s);
+uint64_t nsl_guard_refused(const nsl_server *srv);
+uint64_t nsl_guard_auth_failures(const nsl_server *srv);
 
 /* protocol.c */
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len);
@@ -221,5 +276,32 @@ uint64_t nsl_server_now(nsl_server *srv);
 void nsl_server_settle(nsl_server *srv);
 /* Before sending output: moves the token mark past every token granted. */
 void nsl_server_cover_tokens(nsl_server *srv);
+
+/* harness.c: a server inside the calling process (the protocol fuzzer):
+ * real sessions over a Unix socket in dir, its state in dir/state; the
+ * caller turns the loop. */
+typedef struct nsl_harness nsl_harness;
+typedef enum nsl_harness_state {
+    NSL_HARNESS_GONE,                /* ended (QUIT, a hang-up, an error) */
+    NSL_HARNESS_BUSY,                /* a LOCK waits, or requests queue behind one */
+    NSL_HARNESS_IDLE,                /* every request it read is answered */
+} nsl_harness_state;
+
+/* dir: an existing private directory; left as found by nsl_harness_free. */
+nsl_harness *nsl_harness_new(const nsl_resolver *resolver, const char *dir);
+/* A new connection and its session (admin or not, for REMOVE); returns the
+ * client's non-blocking end, -1 on failure. */
+int nsl_harness_connect(nsl_harness *h, bool admin, nsl_owner_id *owner);
+/* One turn of the loop without blocking. */
+void nsl_harness_turn(nsl_harness *h);
+/* Engine time jumps ms ahead: the timeouts and deadlock checks due fire. */
+void nsl_harness_pass_time(nsl_harness *h, uint64_t ms);
+nsl_harness_state nsl_harness_session(nsl_harness *h, nsl_owner_id owner);
+/* Whether every session's output has gone to its socket. */
+bool nsl_harness_flushed(const nsl_harness *h);
+size_t nsl_harness_session_count(const nsl_harness *h);
+const nsl_engine *nsl_harness_engine(const nsl_harness *h);
+/* Ends every session and frees everything. */
+void nsl_harness_free(nsl_harness *h);
 
 #endif

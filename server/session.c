@@ -11,7 +11,10 @@
  *
  * Memory per session is bounded: beyond max_pending queued requests the
  * rest are only counted (each answered ERR LIMIT in its turn), and reading
- * pauses while too much input, output or owed answers pile up.
+ * pauses while too much input, output or owed answers pile up. Unsent
+ * output is bounded for the whole server too (server.output_limit_mb, with
+ * show.c's snapshots), and a session that takes none of its output for
+ * session_timeout_s is ended.
  */
 #define _GNU_SOURCE     /* struct ucred */
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "server/server_internal.h"
@@ -67,6 +71,7 @@ void nsl_out_put(nsl_session *s, const char *p, size_t n)
     out_reserve(s, n);
     memcpy(s->out + s->out_len, p, n);
     s->out_len += n;
+    s->srv->unsent_bytes += n;
     mark_dirty(s);
 }
 
@@ -102,6 +107,7 @@ void nsl_out_clean(nsl_session *s, const char *p, size_t n)
         o[i] = c < 0x20 || c == 0x7F ? ' ' : (char)c;
     }
     s->out_len += n;
+    s->srv->unsent_bytes += n;
     mark_dirty(s);
 }
 
@@ -135,9 +141,25 @@ static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(s->srv->readbuf, sizeof s->srv->readbuf);
 }
 
+/* Output collected but not yet taken by the socket. */
+static void out_discard(nsl_session *s)
+{
+    s->srv->unsent_bytes -= s->out_len;
+    s->out_len = 0;
+}
+
+/* Beyond server.output_limit_mb for the whole server, a session stops at
+ * NSL_OUT_FLOOR of unsent output of its own: every session that reads can
+ * still go on, none that does not can make the server grow. */
+static bool output_full(const nsl_session *s, size_t mark)
+{
+    size_t unsent = s->out_len + s->inflight;
+    return unsent > mark || (unsent > NSL_OUT_FLOOR && nsl_output_over_limit(s->srv));
+}
+
 static bool overloaded(const nsl_session *s)
 {
-    return s->in_len > NSL_IN_HIGH || s->out_len > NSL_OUT_HIGH ||
+    return s->in_len > NSL_IN_HIGH || output_full(s, NSL_OUT_HIGH) ||
            s->q_rejected >= NSL_REJECT_HIGH;
 }
 
@@ -168,7 +190,22 @@ static void on_watch_timer(uv_timer_t *t)
     uint64_t now = uv_now(&srv->loop);
     for (nsl_session *s = srv->sessions, *next; s; s = next) {
         next = s->next;
-        if (s->ended || s->handle_closing)
+        if (s->handle_closing)
+            continue;
+        /* A client that reads none of its answers would hold their memory
+         * (and its locks) for ever; an ended session too may still owe some. */
+        if (s->writing && s->stalled_since &&
+            now - s->stalled_since >= (uint64_t)srv->cfg->session_timeout_s * 1000) {
+            nsl_log(NSL_LOG_WARN, "session %u (%s, pid %ld): read none of its %zu bytes of "
+                    "answers for %" PRIu64 " ms; ended", s->owner,
+                    s->client[0] ? s->client : "-", s->pid, s->out_len + s->inflight,
+                    now - s->stalled_since);
+            nsl_session_force_close(s);
+            continue;
+        }
+        if (s->writing)
+            again = true;
+        if (s->ended)
             continue;
         if (s->tcp && s->authenticated) {
             uint64_t silent = now - s->last_input_ms;
@@ -181,7 +218,7 @@ static void on_watch_timer(uv_timer_t *t)
             }
             again = true;
         }
-        if (!s->authenticated) {
+        if (!s->authenticated && !s->auth_answer_due) {   /* not one whose wrong token waits */
             if (now - s->accepted_ms >= AUTH_DEADLINE_MS) {
                 nsl_log(NSL_LOG_INFO, "session %u: no AUTH within %d s; closing", s->owner,
                         AUTH_DEADLINE_MS / 1000);
@@ -225,7 +262,7 @@ static void update_reading(nsl_session *s)
         uv_read_stop(&s->h.stream);
         s->reading = false;
         watch(s->srv);
-    } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && s->out_len <= NSL_OUT_HIGH / 4 &&
+    } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && !output_full(s, NSL_OUT_HIGH / 4) &&
                s->q_rejected < NSL_REJECT_HIGH / 2) {
         if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
             s->reading = true;
@@ -283,6 +320,10 @@ static void on_write(uv_write_t *req, int status)
     s->writing = false;
     if (s->handle_closing)
         return;
+    s->srv->unsent_bytes -= s->inflight;
+    s->inflight = 0;
+    s->stalled_since = 0;
+    nsl_show_wake(s->srv);
     if (status < 0) {
         nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(status));
         nsl_session_force_close(s);
@@ -308,7 +349,8 @@ void nsl_session_flush(nsl_session *s)
     uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
     int n = uv_try_write(&s->h.stream, &buf, 1);
     if (n == (int)s->out_len) {
-        s->out_len = 0;
+        out_discard(s);
+        nsl_show_wake(s->srv);
         trim_output(s);
         nsl_session_make_ready(s);   /* requests held back by the output */
         update_reading(s);
@@ -325,9 +367,11 @@ void nsl_session_flush(nsl_session *s)
      * it completes; new responses collect in the other buffer meanwhile. */
     char *full = s->out;
     size_t full_cap = s->out_cap, rest = s->out_len - sent;
+    out_discard(s);
+    s->inflight = rest;
+    s->srv->unsent_bytes += rest;
     s->out = s->wbuf;
     s->out_cap = s->wbuf_cap;
-    s->out_len = 0;
     s->wbuf = full;
     s->wbuf_cap = full_cap;
     buf = uv_buf_init(s->wbuf + sent, (unsigned)rest);
@@ -339,6 +383,9 @@ void nsl_session_flush(nsl_session *s)
         return;
     }
     s->writing = true;
+    if (!s->stalled_since)
+        s->stalled_since = uv_now(&s->srv->loop);
+    watch(s->srv);
     update_reading(s);
 }
 
@@ -421,12 +468,13 @@ static void in_idle(nsl_session *s)
  * meanwhile queues (up to max_pending) and is served once it drains. */
 static bool output_room(const nsl_session *s)
 {
-    return s->out_len <= NSL_OUT_HIGH;
+    return !output_full(s, NSL_OUT_HIGH);
 }
 
 static bool can_serve_now(const nsl_session *s)
 {
-    return !s->waiting && !s->q_count && !s->ended && !s->srv->stopping && output_room(s);
+    return !s->waiting && !s->show && !s->q_count && !s->ended && !s->srv->stopping &&
+           output_room(s);
 }
 
 /* One more request answered, its answer at out[from, out_len): the last
@@ -454,10 +502,37 @@ static void serve_item(nsl_session *s, uint8_t kind, const char *line, size_t le
     if (len && line[len - 1] == '\r')
         len--;
     nsl_protocol_handle(s, line, len);
-    /* a LOCK that waits is answered later; RESUME set its own counts */
-    if (!s->waiting && !s->counted)
+    /* a LOCK that waits and a SHOW are answered later; RESUME set its own counts */
+    if (!s->waiting && !s->show && !s->counted)
         nsl_session_answered(s, from);
     s->counted = false;
+}
+
+static bool is_cancel(const char *line, size_t len)
+{
+    while (len && (line[len - 1] == ' ' || line[len - 1] == '\r'))
+        len--;
+    while (len && *line == ' ') {
+        line++;
+        len--;
+    }
+    return len == 6 && strncasecmp(line, "CANCEL", 6) == 0;
+}
+
+/* CANCEL acts when it arrives, not in its turn: the LOCK it cancels is the
+ * request in front of it. The LOCK is answered now (OK 0); CANCEL itself
+ * is answered in order (req_cancel). */
+static void cancel_wait(nsl_session *s)
+{
+    nsl_lock_result r;
+    if (s->registering) {
+        s->cancel_on_queue = true;   /* the LOCK reaches the engine later */
+        return;
+    }
+    if (nsl_engine_cancel(s->srv->engine, s->owner, nsl_server_now(s->srv), &r)) {
+        s->cancels_hit++;
+        nsl_protocol_lock_done(s, &r);
+    }
 }
 
 /* A complete request arrived. `line` points into the read buffer, or at the
@@ -467,6 +542,8 @@ static void deliver(nsl_session *s, uint8_t kind, const char *line, size_t len, 
     if (s->ended)
         return;
     s->received++;
+    if (kind == ITEM_LINE && s->waiting && s->authenticated && is_cancel(line, len))
+        cancel_wait(s);
     if (can_serve_now(s)) {
         serve_item(s, kind, line, len);
         if (in_partial)
@@ -491,7 +568,9 @@ static void deliver(nsl_session *s, uint8_t kind, const char *line, size_t len, 
         if (in_partial) {
             off = (uint32_t)s->partial_off;
         } else {
-            in_reserve(s, len);           /* may move the live bytes: offset after */
+            /* may move the live bytes: offset after; an empty line too
+             * needs s->in to point at */
+            in_reserve(s, len ? len : 1);
             off = (uint32_t)s->in_len;
             memcpy(s->in + s->in_len, line, len);
             s->in_len += len;
@@ -545,7 +624,8 @@ static void input(nsl_session *s, const char *data, size_t n)
 
 void nsl_session_drain(nsl_session *s)
 {
-    while (s->q_count && !s->waiting && !s->ended && !s->srv->stopping && output_room(s)) {
+    while (s->q_count && !s->waiting && !s->show && !s->ended && !s->srv->stopping &&
+           output_room(s)) {
         nsl_item it = s->q[s->q_head++];
         s->q_count--;
         if (it.kind == ITEM_REJECTED) {
@@ -581,6 +661,7 @@ void nsl_session_make_ready(nsl_session *s)
 
 void nsl_session_refuse_queued(nsl_session *s)
 {
+    nsl_show_stop(s);
     if (s->registering)
         nsl_recovery_session_end(s);     /* its held LOCK is answered below */
     if (s->waiting) {
@@ -659,8 +740,9 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
     if (rc == 0) {
         s->h.handle.data = s;
         rc = uv_accept(listener, &s->h.stream);
-        if (rc != 0) {
-            nsl_log(NSL_LOG_WARN, "accept failed: %s", uv_strerror(rc));
+        if (rc != 0 || !nsl_guard_admit(s)) {
+            if (rc != 0)
+                nsl_guard_accept_failed(srv, rc);
             s->ended = true;
             close_handle(s);
             return;
@@ -701,6 +783,7 @@ void nsl_session_end(nsl_session *s, bool graceful)
     nsl_server *srv = s->srv;
     s->ended = true;
     s->waiting = false;
+    nsl_show_free(s);
     if (s->reading) {
         uv_read_stop(&s->h.stream);
         s->reading = false;
@@ -739,8 +822,14 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     memcpy(s->client, old->client, sizeof s->client);
     memcpy(s->secret, old->secret, sizeof s->secret);
     s->pid = old->pid;
+    s->removed_entries = old->removed_entries;   /* still to be told */
+    s->removals = old->removals;
+    memcpy(s->removed_by, old->removed_by, sizeof s->removed_by);
+    memcpy(s->removed_example, old->removed_example, sizeof s->removed_example);
     s->registered = old->registered;
     s->waiting = old->waiting;
+    s->cancel_on_queue = old->cancel_on_queue;
+    s->cancels_hit = old->cancels_hit;
     s->received = old->received;
     s->answered = old->answered;
     s->counted = true;
@@ -759,7 +848,8 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     old->owner = 0;
     old->registered = false;
     old->waiting = false;
-    old->out_len = 0;
+    nsl_show_free(old);
+    out_discard(old);
     old->close_after_write = false;
     if (old->reading) {
         uv_read_stop(&old->h.stream);
@@ -770,7 +860,7 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
 
 void nsl_session_force_close(nsl_session *s)
 {
-    s->out_len = 0;
+    out_discard(s);
     s->close_after_write = false;
     nsl_session_end(s, false);
     close_handle(s);
@@ -780,6 +870,7 @@ static void on_close(uv_handle_t *handle)
 {
     nsl_session *s = handle->data;
     nsl_server *srv = s->srv;
+    nsl_guard_closed(s);
     if (s->owner || s->detached) {
         if (s->prev)
             s->prev->next = s->next;
@@ -789,6 +880,8 @@ static void on_close(uv_handle_t *handle)
             s->next->prev = s->prev;
         srv->session_count--;
     }
+    nsl_show_free(s);
+    srv->unsent_bytes -= s->out_len + s->inflight;
     /* settle() empties the ready and dirty lists before any close callback. */
     free(s->in);
     free(s->q);

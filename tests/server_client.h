@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -69,6 +70,7 @@ typedef struct tsrv {
     char log[128];
     char state[128];         /* the server's state directory */
     pid_t pid;
+    long nofile;             /* RLIMIT_NOFILE (soft and hard) for the server; 0: inherited */
 } tsrv;
 
 static inline long ts_now_ms(void)
@@ -123,6 +125,10 @@ static inline pid_t ts_spawn(const tsrv *t)
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
+        if (t->nofile) {
+            struct rlimit rl = {.rlim_cur = (rlim_t)t->nofile, .rlim_max = (rlim_t)t->nofile};
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         execl(NSL_BINARY, "nslock", "serve", "--config", t->config, "--socket", t->sock,
               "--state-dir", t->state, "--log-level", "debug", (char *)NULL);
         _exit(127);

@@ -476,6 +476,9 @@ static void test_remove_and_close_release(void **state)
     assert_int_equal(nslock_lock(b, "^r(1)", 0, 0, &got, &err), 0);
     assert_int_equal(got.test, 1);
     assert_int_equal(nslock_unlock_all(b, &err), 0);
+    /* a is told on its next call, which is not run */
+    assert_int_equal(nslock_lock(a, "^c", 0, 0, &got, &err), -1);
+    assert_int_equal(err.code, NSLOCK_E_LOST);
 
     /* closing ends the session: what it held is free at once */
     assert_int_equal(nslock_lock(a, "^c", 0, 0, &got, &err), 0);

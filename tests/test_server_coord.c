@@ -134,7 +134,7 @@ static void test_alone_it_leads_and_reserves_tokens(void **state)
     fixture *f = *state;
     seen s = {0};
     nsl_coord *c = start(f, "127.0.0.1:7001", &s, 2000);
-    run_until(f, &s.leading, 1, 15000, "leadership");
+    run_until(f, &s.leading, 1, 40000, "leadership");
     assert_int_equal(nsl_coord_role_now(c), NSL_COORD_LEADER);
     assert_true(s.epoch > 0 && nsl_coord_epoch(c) == s.epoch);
     assert_string_equal(nsl_coord_leader(c), "127.0.0.1:7001");
@@ -154,7 +154,7 @@ static void test_failover_raises_epoch_and_tokens(void **state)
     fixture *f = *state;
     seen a = {0}, b = {0};
     nsl_coord *ca = start(f, "127.0.0.1:7001", &a, 2000);
-    run_until(f, &a.leading, 1, 15000, "A leading");
+    run_until(f, &a.leading, 1, 40000, "A leading");
     nsl_coord *cb = start(f, "127.0.0.1:7002", &b, 2000);
     run_until(f, &b.standby, 1, 5000, "B standing by");
     assert_string_equal(b.leader, "127.0.0.1:7001");
@@ -193,7 +193,7 @@ static void test_steps_down_when_zookeeper_stops_answering(void **state)
     fixture *f = *state;
     seen s = {0};
     nsl_coord *c = start(f, "127.0.0.1:7001", &s, 1500);
-    run_until(f, &s.leading, 1, 15000, "leadership");
+    run_until(f, &s.leading, 1, 40000, "leadership");
     tzk_signal(&f->zk, SIGSTOP);
     uint64_t frozen = uv_hrtime();
     run_until(f, &s.step_down, 1, 10000, "the step-down");
@@ -212,15 +212,16 @@ static void test_steps_down_when_zookeeper_stops_answering(void **state)
 }
 
 /* ZooKeeper grants at most 20 ticks (5 s here) whatever is asked: the
- * jeopardy clock runs on what it granted, not on the 60 s asked for. */
+ * jeopardy clock runs on what it granted (two thirds: 3.3 s), not on the
+ * 12 s asked for (it would step down after 8 s). */
 static void test_jeopardy_uses_the_granted_timeout(void **state)
 {
     fixture *f = *state;
     seen s = {0};
-    nsl_coord *c = start(f, "127.0.0.1:7001", &s, 60000);
-    run_until(f, &s.leading, 1, 15000, "leadership");
+    nsl_coord *c = start(f, "127.0.0.1:7001", &s, 12000);
+    run_until(f, &s.leading, 1, 40000, "leadership");
     tzk_signal(&f->zk, SIGSTOP);
-    run_until(f, &s.step_down, 1, 8000, "a step-down within the granted 5 s");
+    run_until(f, &s.step_down, 1, 6000, "a step-down within the granted 5 s");
     assert_false(nsl_coord_may_grant(c));
     tzk_signal(&f->zk, SIGCONT);
     stop(f, c);

@@ -77,12 +77,13 @@ static void lock_answers(void **state)
     cl_send(a, "PING\r\nping\r\nSTATS\r\n");
     assert_string_equal(cl_line(a), "OK PONG");
     assert_string_equal(cl_line(a), "OK PONG");
-    assert_string_equal(cl_line(a), "DATA 13");
+    assert_string_equal(cl_line(a), "DATA 15");
     const char *names[] = {"entries\t1", "max_entries\t1000000", "sessions\t2", "waiters\t0",
                            "grants\t4", "escalations\t0", "deadlocks\t0", "timeouts\t0",
                            "table_full_episodes\t0", "epoch\t1", "recovering\t0",
-                           "recovery_awaited\t0", "registry_syncs\t2"};
-    for (int i = 0; i < 13; i++)
+                           "recovery_awaited\t0", "registry_syncs\t2",
+                           "refused_connections\t0", "auth_failures\t0"};
+    for (int i = 0; i < 15; i++)
         assert_string_equal(cl_line(a), names[i]);
     /* AUTH over the Unix socket: the kernel already vouched */
     assert_string_equal(cl_req(a, "AUTH whatever"), "OK");

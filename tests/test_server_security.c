@@ -192,7 +192,9 @@ static void run_as_nobody(tsrv *t, const struct passwd *pw, bool admin)
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_true(n > 0);
     assert_string_equal(result, "YYYYYYY");
-    /* root's lock is there unless an admin removed it */
+    /* root's lock is there unless an admin removed it; then root is told first */
+    if (admin)
+        assert_true(!strncmp(cl_req(root, "STATS"), "ERR LOST removed by session ", 28));
     assert_int_equal(cl_stat(root, "entries"), admin ? 0 : 1);
     cl_close(root);
 }
@@ -315,6 +317,220 @@ static void silent_tcp_session_ends(void **state)
     ts_finish(&t);
 }
 
+/* ---- admission: unauthenticated connections, descriptors, wrong tokens ---- */
+
+/* Lines of the server's log that hold text. */
+static int log_count(const tsrv *t, const char *text)
+{
+    FILE *f = fopen(t->log, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A server with TCP on port, the token in dir/token (mode), and extra
+ * server keys. */
+static void tcp_config(tsrv *t, int port, mode_t token_mode, const char *extra)
+{
+    char token_path[160], server[600];
+    snprintf(token_path, sizeof token_path, "%s/token", t->dir);
+    ts_write_file(token_path, "s3cret-token\n", 0600);
+    assert_int_equal(chmod(token_path, token_mode), 0);
+    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n%s",
+             port, token_path, extra ? extra : "");
+    ts_write_config(t, NULL, server);
+}
+
+/* Waits until STATS' name reaches at least want; returns its value. */
+static long stat_reaches(tcl *c, const char *name, long want)
+{
+    long deadline = ts_now_ms() + 10000, v;
+    while ((v = cl_stat(c, name)) < want && ts_now_ms() < deadline)
+        usleep(20000);
+    return v;
+}
+
+/* Only the owner may read the token file: anything else and the server
+ * does not start, saying which file and its mode. */
+static void token_file_others_can_read_is_refused(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_make_dir(&t);
+    tcp_config(&t, ts_free_port(), 0640, NULL);
+    t.pid = ts_spawn(&t);
+    ts_track(&t, true);
+    int status;
+    long deadline = ts_now_ms() + 20000;
+    pid_t got;
+    while ((got = waitpid(t.pid, &status, WNOHANG)) == 0 && ts_now_ms() < deadline)
+        usleep(10000);
+    if (got != t.pid) {
+        ts_print_log(&t);
+        fail_msg("the server started with a group-readable token file");
+    }
+    t.pid = 0;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    assert_true(ts_log_contains(&t, "/token can be read or written by its group or others "
+                                    "(mode 0640"));
+    assert_true(ts_log_contains(&t, "chmod 600"));
+    ts_finish(&t);
+}
+
+/* Connections that never authenticate stop at server.max_unauthenticated:
+ * beyond it TCP connections are refused with one ERR LIMIT line, logged
+ * once for the episode; Unix clients and authenticated TCP sessions go on. */
+static void unauthenticated_connections_are_capped(void **state)
+{
+    (void)state;
+    enum { CAP = 4, IDLE = 20 };
+    tsrv t;
+    ts_make_dir(&t);
+    int port = ts_free_port();
+    tcp_config(&t, port, 0600, "  max_unauthenticated: 4\n");
+    ts_launch(&t);
+    tcl *remote = tcp_client(port);
+    assert_string_equal(cl_req(remote, "AUTH s3cret-token"), "OK");
+    cl_hello(remote, "name=remote");
+
+    int idle[IDLE];
+    for (int i = 0; i < IDLE; i++)
+        assert_true((idle[i] = cl_connect_tcp(port)) >= 0);
+    tcl *local = cl_open(&t);
+    cl_hello(local, NULL);
+    assert_int_equal(stat_reaches(local, "refused_connections", IDLE - CAP), IDLE - CAP);
+    cl_granted(cl_req(local, "LOCK +^local"));
+    cl_granted(cl_req(remote, "LOCK +^remote"));
+    /* the refused ones were told why, and closed */
+    int told = 0;
+    for (int i = 0; i < IDLE; i++) {
+        tcl *c = cl_from_fd(idle[i]);
+        if (cl_line_wait(c, 200) == 1) {
+            assert_string_equal(c->last, "ERR LIMIT too many connections waiting to "
+                                         "authenticate; try again later");
+            assert_true(cl_closed(c, 5000));
+            told++;
+        }
+        c->fd = -1;
+        cl_close(c);
+    }
+    assert_int_equal(told, IDLE - CAP);
+    assert_int_equal(log_count(&t, "refusing TCP connections: too many TCP connections "
+                                   "waiting to authenticate"), 1);
+    /* with the idle ones gone, a newcomer authenticates */
+    for (int i = 0; i < IDLE; i++)
+        close(idle[i]);
+    long deadline = ts_now_ms() + 10000;
+    for (;;) {
+        tcl *c = tcp_client(port);
+        /* refused while the server has not yet seen the others go: no SIGPIPE */
+        (void)!send(c->fd, "AUTH s3cret-token\n", 18, MSG_NOSIGNAL);
+        bool ok = cl_line_wait(c, 10000) == 1 && !strcmp(c->last, "OK");
+        cl_close(c);
+        if (ok)
+            break;
+        assert_true(ts_now_ms() < deadline);
+        usleep(20000);
+    }
+    char summary[64];
+    snprintf(summary, sizeof summary, "refused %ld connections in ",
+             cl_stat(local, "refused_connections"));
+    cl_close(local);
+    cl_close(remote);
+    assert_int_equal(ts_stop(&t), 0);
+    assert_true(ts_log_contains(&t, summary));
+    ts_finish(&t);
+}
+
+/* Under a low descriptor limit a flood of TCP connections takes only TCP's
+ * share: Unix clients still connect. Past every descriptor the limit
+ * allows, Unix clients too are told so (not dropped in silence), and the
+ * episode is logged once. */
+static void descriptors_are_kept_for_unix_clients(void **state)
+{
+    (void)state;
+    enum { FLOOD = 100, LOCALS = 60 };
+    tsrv t;
+    ts_make_dir(&t);
+    t.nofile = 64;
+    int port = ts_free_port();
+    tcp_config(&t, port, 0600, "  max_unauthenticated: 1000\n");
+    ts_launch(&t);
+    int flood[FLOOD];
+    for (int i = 0; i < FLOOD; i++)
+        assert_true((flood[i] = cl_connect_tcp(port)) >= 0);
+    tcl *local = cl_open(&t);
+    cl_hello(local, NULL);
+    assert_true(stat_reaches(local, "refused_connections", 1) >= 1);
+    cl_granted(cl_req(local, "LOCK +^still"));
+    assert_int_equal(log_count(&t, "refusing TCP connections: TCP sessions use their share"), 1);
+
+    /* now the Unix side runs out too: told, not cut off */
+    tcl *locals[LOCALS];
+    int refused = 0;
+    for (int i = 0; i < LOCALS; i++) {
+        locals[i] = cl_open(&t);
+        /* a refused connection may be closed already: no SIGPIPE, its answer is read */
+        (void)!send(locals[i]->fd, "PING\n", 5, MSG_NOSIGNAL);
+        assert_int_equal(cl_line_wait(locals[i], 10000), 1);
+        if (strcmp(locals[i]->last, "OK PONG") != 0) {
+            assert_string_equal(locals[i]->last, "ERR LIMIT the server has no file descriptor "
+                                                 "left; try again later");
+            refused++;
+        }
+    }
+    assert_true(refused > 0);
+    assert_int_equal(log_count(&t, "refusing connections: every file descriptor"), 1);
+    for (int i = 0; i < LOCALS; i++)
+        cl_close(locals[i]);
+    for (int i = 0; i < FLOOD; i++)
+        close(flood[i]);
+    cl_granted(cl_req(local, "LOCK +^again"));
+    cl_close(local);
+    assert_int_equal(ts_stop(&t), 0);
+    assert_true(ts_log_contains(&t, "connections in "));
+    ts_finish(&t);
+}
+
+/* Wrong tokens from one address are answered more and more slowly and
+ * logged once, with their count; requests behind a wrong token get no
+ * answer that would tell more. */
+static void wrong_tokens_are_slowed_and_counted(void **state)
+{
+    (void)state;
+    enum { TRIES = 6 };
+    tsrv t;
+    ts_make_dir(&t);
+    int port = ts_free_port();
+    tcp_config(&t, port, 0600, NULL);
+    ts_launch(&t);
+    for (int i = 0; i < TRIES; i++) {
+        tcl *c = tcp_client(port);
+        cl_send(c, i == TRIES - 1 ? "AUTH s3cret-tokeN\nPING\n" : "AUTH wrong\n");
+        assert_string_equal(cl_line(c), "ERR PROTECT bad token");
+        assert_true(cl_closed(c, 5000));
+        cl_close(c);
+    }
+    tcl *local = cl_open(&t);
+    assert_int_equal(cl_stat(local, "auth_failures"), TRIES);
+    cl_close(local);
+    tcl *c = tcp_client(port);
+    assert_string_equal(cl_req(c, "AUTH s3cret-token"), "OK");
+    cl_close(c);
+    assert_int_equal(log_count(&t, "wrong AUTH token"), 1);
+    assert_int_equal(log_count(&t, "bad token"), 0);
+    assert_int_equal(ts_stop(&t), 0);
+    assert_true(ts_log_contains(&t, "6 wrong AUTH tokens over TCP from 127.0.0.1 in "));
+    /* 0 ms, then 100 ms doubling: the sixth waited 1.6 s */
+    assert_true(ts_log_contains(&t, "the slowest answer waited 1600 ms"));
+    ts_finish(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +539,10 @@ int main(void)
         ts_test(remove_needs_admin),
         ts_test(admin_removes_any),
         ts_test(silent_tcp_session_ends),
+        ts_test(token_file_others_can_read_is_refused),
+        ts_test(unauthenticated_connections_are_capped),
+        ts_test(descriptors_are_kept_for_unix_clients),
+        ts_test(wrong_tokens_are_slowed_and_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,7 +179,7 @@ static void waiting_lock_holds_back_the_session(void **state)
     assert_string_equal(cl_line(b), "OK PONG");
     unsigned long long ts = cl_granted(cl_line(b));
     assert_true(ts > tq);
-    assert_string_equal(cl_line(b), "DATA 13");
+    assert_string_equal(cl_line(b), "DATA 15");
     assert_string_equal(cl_line(b), "entries\t3");
     cl_close(a);
     cl_close(b);

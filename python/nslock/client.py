@@ -212,27 +212,32 @@ class Connection:
         handle = self._handle()
         err = _lib.Error_()
         result = {}
+        returned = threading.Event()   # not is_alive(): an interrupted join can leave it wrong
 
         def run() -> None:
-            result["rc"] = self._lib.nslock_lock(handle, text, types, wait, byref(out),
-                                                 byref(err))
+            try:
+                result["rc"] = self._lib.nslock_lock(handle, text, types, wait, byref(out),
+                                                     byref(err))
+            finally:
+                returned.set()
 
         t = threading.Thread(target=run, name="nslock-wait", daemon=True)
         t.start()
         try:
-            while t.is_alive():
-                t.join(0.25)
+            while not returned.wait(0.25):
+                pass
         except BaseException:
             # A cancel sent before the request starts waiting is lost, so
             # keep sending until the call has returned.
-            while t.is_alive():
+            while not returned.wait(0.05):
                 self._lib.nslock_cancel(handle)
-                t.join(0.05)
+            t.join()
             if result.get("rc", -1) == 0 and out.test == 1:
                 # Granted before the cancel arrived: give back what this
                 # call took, so that the session holds what it held.
                 self._lib.nslock_unlock(handle, text, types, None)
             raise
+        t.join()
         if result["rc"] < 0 and _text(err.name) != "CANCELLED":
             _raise(err)
 

@@ -61,8 +61,14 @@ sed -n 14p "$TMP/out" | tr -s ' ' | grep -q '^BETADB /data/beta namespace *$' ||
 [ "$(sed -n 15p "$TMP/out")" = "PONG" ] || fail "PING: $(sed -n 15p "$TMP/out")"
 [ "$(wc -l <"$TMP/out")" -eq 15 ] || fail "more output than expected (after QUIT?): $(cat "$TMP/out")"
 
-# stderr: the errors, each naming its code, in order.
-grep -n . "$TMP/err" | sed 's/ .*//' >"$TMP/codes"
+# stderr: the errors, each naming its code, in order; the syntax error
+# shows its line with a caret under the column.
+cat >"$TMP/caret.expected" <<'EXPECTED'
+LOCK +^MyGlobal(
+                ^
+EXPECTED
+sed -n 1,2p "$TMP/err" | diff -u "$TMP/caret.expected" - >&2 || fail "no caret: $(cat "$TMP/err")"
+sed -n '3,$p' "$TMP/err" | grep -n . | sed 's/ .*//' >"$TMP/codes"
 cat >"$TMP/codes.expected" <<'EXPECTED'
 1:ERR
 2:ERR
@@ -70,10 +76,10 @@ cat >"$TMP/codes.expected" <<'EXPECTED'
 4:ERR
 EXPECTED
 diff -u "$TMP/codes.expected" "$TMP/codes" >&2 || fail "errors: $(cat "$TMP/err")"
-sed -n 1p "$TMP/err" | grep -q '^ERR SYNTAX ' || fail "bad name: $(sed -n 1p "$TMP/err")"
-sed -n 2p "$TMP/err" | grep -q '^ERR COMMAND ' || fail "TROLLBACK outside: $(sed -n 2p "$TMP/err")"
-sed -n 3p "$TMP/err" | grep -q "unknown request 'BOGUS'" || fail "BOGUS: $(sed -n 3p "$TMP/err")"
-sed -n 4p "$TMP/err" | grep -q '^ERR NAMESPACE ' || fail "NS NOSUCH: $(sed -n 4p "$TMP/err")"
+sed -n 3p "$TMP/err" | grep -q '^ERR SYNTAX column 17: expected a subscript' || fail "bad name: $(sed -n 3p "$TMP/err")"
+sed -n 4p "$TMP/err" | grep -q '^ERR COMMAND ' || fail "TROLLBACK outside: $(sed -n 4p "$TMP/err")"
+sed -n 5p "$TMP/err" | grep -q "unknown request 'BOGUS'" || fail "BOGUS: $(sed -n 5p "$TMP/err")"
+sed -n 6p "$TMP/err" | grep -q '^ERR NAMESPACE ' || fail "NS NOSUCH: $(sed -n 6p "$TMP/err")"
 
 # QUIT ended the session: nothing of it is left, ^never was not requested.
 got=$("$NSLOCK" show -r -n -o NAME)
@@ -87,6 +93,73 @@ printf 'LOCK +^MyGlobal(15)\nSHOW name=^MyGlobal\n' | "$NSLOCK" shell --namespac
     || fail "--namespace: $(cat "$TMP/out3")"
 [ "$(grep -c '^ALPHADB .* \^MyGlobal(15) *BETA \|^BETADB .* \^MyGlobal(15) *BETA ' "$TMP/out3")" -eq 2 ] \
     || fail "--namespace: not taken in BETA: $(cat "$TMP/out3")"
+
+# $TEST as in M: 1 at the start, set by a timed LOCK (per argument), left
+# as it was by an untimed one; WRITE shows it; ZSHOW "L" lists the session's
+# locks as GT.M does, those of another namespace as extended references.
+"$NSLOCK" shell >"$TMP/m.out" 2>"$TMP/m.err" <<'SCRIPT'
+W $TEST
+LOCK +^u
+NS BETA
+L +^busy:0
+w $t
+LOCK +^free(1)
+WRITE "T=",$TEST,!
+LOCK +^free(2):1,+^busy:0,+^free(3)
+W $T
+LOCK +^free(4):0
+w $test,", level ",$TL
+LOCK +^MyGlobal(15)#"S",+^MyGlobal(15)#"S"
+LOCK -^free(2),-^free(3)
+ZSHOW "L"
+zsh "l"
+SCRIPT
+[ $? -eq 0 ] || fail "the \$TEST script failed: $(cat "$TMP/m.err")"
+sed 's/token=[0-9][0-9]*/token=N/' "$TMP/m.out" >"$TMP/m.got"
+cat >"$TMP/m.expected" <<'EXPECTED'
+1
+$TEST=1 token=N
+OK
+$TEST=0
+0
+$TEST=0 token=N
+T=0
+$TEST=0 token=N
+0
+$TEST=1 token=N
+1, level 0
+$TEST=1 token=N
+OK
+LOCK ^|"USER"|u LEVEL=1
+LOCK ^free(1) LEVEL=1
+LOCK ^free(4) LEVEL=1
+LOCK ^MyGlobal(15)#"S" LEVEL=2
+LOCK ^|"USER"|u LEVEL=1
+LOCK ^free(1) LEVEL=1
+LOCK ^free(4) LEVEL=1
+LOCK ^MyGlobal(15)#"S" LEVEL=2
+EXPECTED
+diff -u "$TMP/m.expected" "$TMP/m.got" >&2 || fail "\$TEST, WRITE, ZSHOW differ"
+
+# Other mistakes in the shell's own syntax also point at their column.
+"$NSLOCK" shell >/dev/null 2>"$TMP/c.err" <<'SCRIPT'
+SHOW nowaiters bogus=1
+W $TEST,$X
+ZSHOW "D"
+SCRIPT
+[ $? -eq 1 ] || fail "bad requests: exit status, expected 1"
+cat >"$TMP/c.expected" <<'EXPECTED'
+SHOW nowaiters bogus=1
+               ^
+nslock: shell: unknown SHOW filter 'bogus' (HELP lists them)
+W $TEST,$X
+        ^
+nslock: shell: WRITE shows $TEST, $TLEVEL, "text" and ! here, not '$X'
+ZSHOW "D"
+      ^
+nslock: shell: ZSHOW shows "L" (this session's locks) only
+EXPECTED
+diff -u "$TMP/c.expected" "$TMP/c.err" >&2 || fail "carets differ"
 
 expect_status 2 "$NSLOCK" shell --namespace NOSUCH </dev/null 2>/dev/null
 expect_status 2 "$NSLOCK" shell --socket "$TMP/absent.sock" </dev/null 2>/dev/null
