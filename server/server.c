@@ -275,9 +275,12 @@ static bool read_auth_token(nsl_server *srv)
                       : (st.st_mode & 0077) ? "can be read or written by its group or others"
                       : NULL;
     if (wrong) {
+        char fix[64] = "chmod 600";
+        if (S_ISREG(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0)
+            snprintf(fix, sizeof fix, "chown %lu", (unsigned long)geteuid());
         nsl_log(NSL_LOG_ERROR, "server.token_file %s %s (mode %04o, owner uid %lu); only its "
-                "owner may read it: chmod 600 %s", path, wrong, (unsigned)(st.st_mode & 07777),
-                (unsigned long)st.st_uid, path);
+                "owner, the server's user, may read it: %s %s", path, wrong,
+                (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid, fix, path);
         close(fd);
         return false;
     }
