@@ -45,7 +45,7 @@ run: build
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary, libnslock,
 # nslock.h and nslock.pc, man pages, bash completion, the systemd unit and
-# the documentation (docs/INSTALL.md).
+# the documentation (README.md, "Installing it").
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 

@@ -1,4 +1,4 @@
-/* bench_locks_engine — the lock engine alone, one thread (SPEC 10, issue 3).
+/* bench_locks_engine — the lock engine alone, one thread (docs/PERFORMANCE.md).
  *
  *   structured   lock+unlock of distinct names, names already parsed
  *   text         the same from command text: parse, resolve, engine

@@ -1,4 +1,4 @@
-/* bench_mapping_resolve — resolve() against a large namespace map (SPEC 4).
+/* bench_mapping_resolve — resolve() against a large namespace map (docs/CONFIG.md).
  *
  * One namespace with 10,000 subscript-range mappings Orders(i*100):(i*100+100)
  * over three databases (loaded from generated YAML, as a server would):

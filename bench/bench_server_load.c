@@ -1,4 +1,4 @@
-/* bench_server_load — load generator for `nslock serve` and its peers (SPEC 10).
+/* bench_server_load — load generator for `nslock serve` and its peers (docs/PERFORMANCE.md).
  *
  * Modes (-m):
  *   pairs  each connection runs lock+unlock pairs of names of its own:
@@ -14,7 +14,7 @@
  *          LOCK +^f(c) is written on all of them before any answer is read,
  *          and STATS `registry_syncs` is read before and after on a
  *          connection of its own: the fsyncs the server's group commit of
- *          new holders cost (SPEC 8.5, docs/DESIGN.md "Restart recovery").
+ *          new holders cost (docs/DESIGN.md "Restart recovery").
  *
  * All connections are driven by this one thread (poll), as redis-benchmark
  * and `pgbench -j 1` drive theirs, so that one CPU is the client's. Depth

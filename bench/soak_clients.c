@@ -3,7 +3,7 @@
  * with CLOCK_MONOTONIC times, for bench/check_overlap.py to check.
  *
  * bench/soak-restart runs it against a server it SIGKILLs and restarts
- * every few seconds (SPEC 8.5: nothing a client was told it holds may be
+ * every few seconds (docs/DESIGN.md: nothing a client was told it holds may be
  * granted to anyone else unless that client is told it lost it; tokens only
  * rise). `soak_clients --help` for the options; `soak_clients --now` prints
  * CLOCK_MONOTONIC in nanoseconds (the script stamps its restarts with it).

@@ -2,7 +2,7 @@
 #ifndef NSL_CLI_H
 #define NSL_CLI_H
 
-/* Exit statuses of SPEC 9. */
+/* Exit statuses (the nslock(1) man page lists them). */
 enum {
     NSL_EXIT_OK = 0,
     NSL_EXIT_FAIL = 1,    /* a lock not granted, validation errors */

@@ -35,16 +35,19 @@ static void usage(FILE *out)
             "between two configurations (see 'nslock map --diff --help').\n"
             "\n"
             "Options:\n"
-            "  -c, --config FILE      the configuration (default: the embedded one)\n"
+            "  -c, --config FILE      read the configuration FILE (default: ask the\n"
+            "                         running server for the configuration it serves)\n"
             "  -N, --namespace NS     the namespace (default: the default namespace)\n"
-            "  -a, --all              every namespace, one after another\n"
-            "  -h, --help             show this help\n");
+            "  -a, --all              every namespace, one after another\n");
+    nsl_cli_socket_usage(out);
+    fprintf(out, "  -h, --help             show this help\n");
     nsl_table_usage(out, columns, NCOLUMNS);
     fprintf(out,
             "\nBounds: ^G(1) is that node; ^G(1,END) is just after ^G(1) and its whole\n"
             "subtree; ^%% is the first global; after a wildcard P* the bound is the next\n"
             "possible name (^Loh after Log*); ... is the end.\n"
-            "\nExit status: 0 success, 2 a bad option, namespace or configuration.\n");
+            "\nExit status: 0 success, 2 a bad option, namespace or configuration, or no\n"
+            "server to ask (without --config).\n");
 }
 
 static bool add_namespace_rows(const nsl_cli_resolver *cr, const nsl_namespace *ns, nsl_table *t)
@@ -105,9 +108,10 @@ int nsl_cmd_map(int argc, char **argv)
         {"all", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         NSL_TABLE_LONGOPTS,
+        NSL_CONNECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *namespace = NULL;
+    const char *config = NULL, *namespace = NULL, *socket_path = NULL;
     bool all = false;
     nsl_table_opts topts = {0};
     int opt;
@@ -118,6 +122,7 @@ int nsl_cmd_map(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'N': namespace = optarg; break;
         case 'a': all = true; break;
+        case NSL_OPT_SOCKET: socket_path = optarg; break;
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             if (!nsl_table_option(&topts, opt, optarg))
@@ -138,7 +143,8 @@ int nsl_cmd_map(int argc, char **argv)
         topts.output = "NAMESPACE,FROM,TO,DATABASE,DIRECTORY,RULE";
 
     nsl_cli_resolver cr;
-    if (!nsl_cli_resolver_open(&cr, "map", config))
+    if (config ? !nsl_cli_resolver_open(&cr, "map", config)
+               : !nsl_cli_resolver_open_server(&cr, "map", socket_path))
         return NSL_EXIT_USAGE;
     int status = NSL_EXIT_USAGE;
     nsl_table *t = NULL;

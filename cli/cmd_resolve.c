@@ -1,4 +1,4 @@
-/* nslock resolve: the databases each lock name lands in, and why (SPEC 4, 9). */
+/* nslock resolve: the databases each lock name lands in, and why (docs/CONFIG.md). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/config_open.h"
+#include "cli/connect.h"
 #include "cli/table.h"
 
 enum { COL_NAME, COL_NAMESPACE, COL_DATABASE, COL_DIRECTORY, COL_RULE, COL_MAPPING };
@@ -29,16 +30,20 @@ static void usage(FILE *out)
             "NAME is a lock name as LOCK takes it: ^Orders(15), ^[\"BETA\"]X(1), x(1).\n"
             "\n"
             "Options:\n"
-            "  -c, --config FILE      the configuration (default: the embedded one)\n"
-            "  -N, --namespace NS     resolve in NS (default: the default namespace)\n"
-            "  -h, --help             show this help\n");
+            "  -c, --config FILE      read the configuration FILE (default: ask the\n"
+            "                         running server for the configuration it serves)\n"
+            "  -N, --namespace NS     resolve in NS (default: the default namespace)\n");
+    nsl_cli_socket_usage(out);
+    fprintf(out, "  -h, --help             show this help\n");
     nsl_table_usage(out, columns, NCOLUMNS);
     fprintf(out,
             "\nRules: local (no caret: the local_locks database), globals (outside every\n"
             "mapping), map (inside MAPPING), subtree (MAPPING holds a node below NAME),\n"
             "namespace (the global is mapped in NS: NS's globals database too),\n"
             "implied (^[\"^^DIR\"]: the database with that directory).\n"
-            "\nExit status: 0 success, 2 a bad name, option or configuration.\n");
+            "\nOptions may follow the names.\n"
+            "\nExit status: 0 success, 2 a bad name, option or configuration, or no\n"
+            "server to ask (without --config).\n");
 }
 
 /* Adds the rows of one name; false (message printed) if it does not resolve. */
@@ -88,9 +93,10 @@ static bool resolve_one(const nsl_cli_resolver *cr, const nsl_namespace *ns, con
 
 int nsl_cmd_resolve(int argc, char **argv)
 {
-    const char *config = NULL, *namespace = NULL;
+    const char *config = NULL, *namespace = NULL, *socket_path = NULL;
     nsl_table_opts topts = {0};
-    int done = nsl_cli_config_options(argc, argv, "resolve", usage, &config, &namespace, &topts);
+    int done = nsl_cli_config_options(argc, argv, "resolve", usage, &config, &namespace,
+                                      &socket_path, &topts);
     if (done >= 0)
         return done;
     if (optind >= argc) {
@@ -99,8 +105,11 @@ int nsl_cmd_resolve(int argc, char **argv)
     }
 
     nsl_cli_resolver cr;
-    if (!nsl_cli_resolver_open(&cr, "resolve", config))
+    if (config ? !nsl_cli_resolver_open(&cr, "resolve", config)
+               : !nsl_cli_resolver_open_server(&cr, "resolve", socket_path))
         return NSL_EXIT_USAGE;
+    if (topts.noheadings)
+        nsl_cli_warn_namespace_names(&cr, "resolve", argv + optind, argc - optind);
     int status = NSL_EXIT_USAGE;
     nsl_table *t = NULL;
     const nsl_namespace *ns = nsl_cli_namespace(&cr, "resolve", namespace);

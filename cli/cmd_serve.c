@@ -1,5 +1,5 @@
 /* cmd_serve.c — `nslock serve`: run the lock server in the foreground
- * (SPEC 8.1). The configuration is loaded all the way to a resolver first,
+ * (docs/PROTOCOL.md). The configuration is loaded all the way to a resolver first,
  * so a bad file is reported, compiler style, before anything listens. */
 #include <getopt.h>
 #include <stdio.h>
@@ -100,6 +100,8 @@ int nsl_cmd_serve(int argc, char **argv)
         nsl_cli_resolver_close(&cr);
         return NSL_EXIT_USAGE;
     }
+    opt.config_text = cr.text;   /* answered to CONFIG: resolve and map show what is served */
+    opt.config_len = cr.text_len;
     int status = nsl_server_run(cr.res, &opt);
     nsl_cli_resolver_close(&cr);
     return status == 0 ? NSL_EXIT_OK : NSL_EXIT_FAIL;

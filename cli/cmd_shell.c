@@ -1,4 +1,4 @@
-/* nslock shell: type LOCK commands (SPEC 5) and the other requests at a
+/* nslock shell: type LOCK commands (docs/LANGUAGE.md) and the other requests at a
  * prompt, with libedit's line editing, history and completion; reads a
  * script when standard input is not a terminal. $TEST, WRITE and ZSHOW "L"
  * behave as in GT.M's direct mode. */

@@ -1,4 +1,4 @@
-/* nslock show: the live lock table by database (SPEC 7), lslocks-style. */
+/* nslock show: the live lock table by database (docs/PROTOCOL.md), lslocks-style. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>

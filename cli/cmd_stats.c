@@ -19,8 +19,9 @@ static void usage(FILE *out)
             "reports, in its order).\n"
             "\n"
             "Options:\n"
-            "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n");
-    nsl_cli_socket_usage(out);
+            "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n"
+            "  -c, --config FILE      find the server through server.socket of FILE\n");
+    nsl_cli_socket_config_usage(out);
     fprintf(out, "  -h, --help             show this help\n"
                  "\nExit status: 0 success, 2 a bad option or no connection to the server.\n");
 }
@@ -65,22 +66,24 @@ int nsl_cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'J'},
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         NSL_CONNECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *socket_path = NULL;
+    const char *socket_opt = NULL, *config = NULL;
     bool json = false;
     int opt;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "Jh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "Jc:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'J': json = true; break;
-        case NSL_OPT_SOCKET: socket_path = optarg; break;
+        case 'c': config = optarg; break;
+        case NSL_OPT_SOCKET: socket_opt = optarg; break;
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
-            return nsl_cli_bad_option("stats", opt, "", argv);
+            return nsl_cli_bad_option("stats", opt, "c", argv);
         }
     }
     if (optind < argc) {
@@ -88,6 +91,11 @@ int nsl_cmd_stats(int argc, char **argv)
                 argv[optind]);
         return NSL_EXIT_USAGE;
     }
+    char socket_buf[4096];
+    const char *socket_path;
+    if (!nsl_cli_discover_socket("stats", socket_opt, config, socket_buf, sizeof socket_buf,
+                                 &socket_path))
+        return NSL_EXIT_USAGE;
     nslock *c = nsl_cli_connect("stats", socket_path, NSLOCK_KEEPER_NONE);
     if (c == NULL)
         return NSL_EXIT_USAGE;

@@ -1,21 +1,102 @@
 /* The connection side shared by the client subcommands (see connect.h). */
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/connect.h"
+#include "config/config.h"
 
-void nsl_cli_socket_usage(FILE *out)
+static void socket_usage(FILE *out, const char *config_rule)
 {
     char path[4096];
     if (nslock_default_socket(path, sizeof path) < 0)
         snprintf(path, sizeof path, "(too long)");
+    /* nslock_default_socket() answers $NSLOCK_SOCKET when it is set */
+    const char *env = getenv("NSLOCK_SOCKET");
+    if (env && *env) {
+        unsetenv("NSLOCK_SOCKET");
+        if (nslock_default_socket(path, sizeof path) < 0)
+            snprintf(path, sizeof path, "(too long)");
+        setenv("NSLOCK_SOCKET", env, 1);
+    }
     fprintf(out, "      --socket PATH      the server's socket (default: $NSLOCK_SOCKET,\n"
-                 "                         else %s)\n", path);
+                 "                         else %s%s)\n", config_rule, path);
 }
 
-nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper)
+void nsl_cli_socket_usage(FILE *out)
+{
+    socket_usage(out, "");
+}
+
+void nsl_cli_socket_config_usage(FILE *out)
+{
+    socket_usage(out, "server.socket of --config, else\n                         ");
+}
+
+bool nsl_cli_discover_socket(const char *cmd, const char *socket_opt, const char *config,
+                             char *buf, size_t cap, const char **socket_path)
+{
+    *socket_path = socket_opt;
+    const char *env = getenv("NSLOCK_SOCKET");
+    if (config == NULL)
+        return true;
+    /* read even when --socket or $NSLOCK_SOCKET wins: a bad file is named */
+    nsl_diags diags;
+    nsl_diags_init(&diags);
+    nsl_config *cfg = NULL;
+    bool ok = nsl_config_load_file(config, &cfg, &diags) != NSL_CONFIG_UNREADABLE;
+    if (!ok) {
+        nsl_diags_print(&diags, stderr);
+        fprintf(stderr, "nslock: %s: cannot read the configuration %s\n", cmd, config);
+    } else if (cfg->socket && !socket_opt && !(env && *env)) {
+        snprintf(buf, cap, "%s", cfg->socket);
+        *socket_path = buf;
+    }
+    nsl_config_free(cfg);
+    nsl_diags_free(&diags);
+    return ok;
+}
+
+/* Why no connection was made, in the words of what can be done about it:
+ * a permission problem is not answered with "start the server". */
+static void explain_no_connection(const char *cmd, const char *socket_path,
+                                  const char *no_server)
+{
+    char path[4096], dir[4096];
+    if (socket_path)
+        snprintf(path, sizeof path, "%s", socket_path);
+    else if (nslock_default_socket(path, sizeof path) < 0)
+        return;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    struct stat st;
+    const char *start = "start 'nslock serve' (or name its socket with --socket or "
+                        "$NSLOCK_SOCKET)";
+    if (stat(dir, &st) != 0 && errno == ENOENT) {
+        fprintf(stderr, "nslock: %s: no server: the socket's directory %s does not exist\n"
+                        "nslock: %s: %s%s%s\n", cmd, dir, cmd, start,
+                no_server ? ", " : "", no_server ? no_server : "");
+    } else if (access(dir, X_OK) != 0 || (lstat(path, &st) == 0 && access(path, W_OK) != 0)) {
+        fprintf(stderr, "nslock: %s: permission denied: %s (the server's administrator can "
+                        "give access, e.g. through the socket's group)\n", cmd, path);
+    } else {
+        fprintf(stderr, "nslock: %s: no server answers at %s\n"
+                        "nslock: %s: %s%s%s\n", cmd, path, cmd, start,
+                no_server ? ", " : "", no_server ? no_server : "");
+    }
+}
+
+nslock *nsl_cli_connect_or(const char *cmd, const char *socket_path, int keeper,
+                           const char *no_server)
 {
     char client[64];
     nslock *c;
@@ -24,16 +105,43 @@ nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper)
     nslock_options o = {.socket_path = socket_path, .client_name = client, .keeper = keeper};
     if (nslock_open(&c, &o, &err) == 0)
         return c;
-    nsl_cli_report(cmd, &err);
     if (err.code == NSLOCK_E_IO && strstr(err.message, "cannot connect"))
-        fprintf(stderr, "nslock: %s: is 'nslock serve' running? (--socket or $NSLOCK_SOCKET "
-                        "name another socket)\n", cmd);
+        explain_no_connection(cmd, socket_path, no_server);
+    else
+        nsl_cli_report(cmd, &err);
     return NULL;
+}
+
+nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper)
+{
+    return nsl_cli_connect_or(cmd, socket_path, keeper, NULL);
+}
+
+/* What kind of failure it was, where the message alone does not say. */
+static const char *error_kind(int code)
+{
+    switch (code) {
+    case NSLOCK_E_SYNTAX: return "syntax error";
+    case NSLOCK_E_DEADLOCK: return "deadlock";
+    case NSLOCK_E_PROTECT: return "permission denied";
+    case NSLOCK_E_LIMIT: return "limit reached";
+    case NSLOCK_E_SHUTDOWN: return "the server is stopping";
+    case NSLOCK_E_LOST: return "the locks were lost";
+    case NSLOCK_E_CONFLICT: return "conflict";
+    case NSLOCK_E_STANDBY: return "the server is a standby";
+    case NSLOCK_E_UNKNOWN: return "error";
+    default: return NULL;
+    }
 }
 
 void nsl_cli_report(const char *cmd, const nslock_error *err)
 {
-    fprintf(stderr, "nslock: %s: %s: %s\n", cmd, err->name, err->message);
+    const char *kind = error_kind(err->code);
+    const char *message = err->message[0] ? err->message : nslock_strerror(err->code);
+    if (kind && strncmp(message, kind, strlen(kind)) != 0)
+        fprintf(stderr, "nslock: %s: %s: %s\n", cmd, kind, message);
+    else
+        fprintf(stderr, "nslock: %s: %s\n", cmd, message);
 }
 
 int nsl_cli_exit_status(const nslock_error *err)

@@ -17,6 +17,16 @@
 
 /* The --socket line of a subcommand's --help. */
 void nsl_cli_socket_usage(FILE *out);
+/* The same for a subcommand that also takes --config FILE. */
+void nsl_cli_socket_config_usage(FILE *out);
+
+/* How every client finds the server: socket_opt (--socket), else
+ * $NSLOCK_SOCKET, else server.socket of the configuration file config
+ * (NULL: none given), else NULL (the library's default, see
+ * nslock_default_socket). The answer may point into buf. False after
+ * printing why config cannot be read, whichever rule wins (exit status 2). */
+bool nsl_cli_discover_socket(const char *cmd, const char *socket_opt, const char *config,
+                             char *buf, size_t cap, const char **socket_path);
 
 /* Connects to socket_path (NULL: $NSLOCK_SOCKET or the default path) as
  * client "nslock-CMD"; on failure prints why to stderr and returns NULL
@@ -24,8 +34,12 @@ void nsl_cli_socket_usage(FILE *out);
  * for the commands that hold locks across a server restart (shell, lock),
  * NSLOCK_KEEPER_NONE for one request and its answer. */
 nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper);
+/* The same; when no server answers, no_server (e.g. "or give --config FILE")
+ * is added to the advice to start one. */
+nslock *nsl_cli_connect_or(const char *cmd, const char *socket_path, int keeper,
+                           const char *no_server);
 
-/* Prints `nslock: CMD: CODE: message` to stderr. */
+/* Prints `nslock: CMD: message` to stderr, in words (no wire codes). */
 void nsl_cli_report(const char *cmd, const nslock_error *err);
 
 /* The exit status for a failed call: 2 for a usage mistake the server or

@@ -27,7 +27,12 @@ static void usage(FILE *out)
     fprintf(out, "Usage: nslock COMMAND [OPTIONS] [ARGS]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
         fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\nRun 'nslock COMMAND --help' for the options of one command.\n");
+    fprintf(out, "\nOptions:\n"
+                 "  -h, --help     show this help\n"
+                 "  -V, --version  show nslock's version\n"
+                 "\nRun 'nslock COMMAND --help' for the options of one command.\n"
+                 "Every command finds the server the same way: --socket PATH, else\n"
+                 "$NSLOCK_SOCKET, else server.socket of --config FILE, else the default.\n");
 }
 
 int main(int argc, char **argv)
@@ -40,7 +45,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return NSL_EXIT_OK;
     }
-    if (!strcmp(argv[1], "--version")) {
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("nslock %s\n", NSL_VERSION);
         return NSL_EXIT_OK;
     }

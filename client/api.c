@@ -630,7 +630,7 @@ static int set_namespace(nslock *c, const char *name, nslock_error *err)
     nsl_client_req_str(c, name);
     if (request(c, 0, &rest, err) < 0)
         return -1;
-    /* the server stores namespace names upper-case (SPEC 2) */
+    /* the server stores namespace names upper-case (docs/CONFIG.md) */
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof c->ns; i++)
         c->ns[i] = (char)toupper((unsigned char)name[i]);

@@ -1,7 +1,7 @@
 /* libnslock's connection: sockets, buffered answer lines, deadlines, errors.
  *
  * Blocking calls over plain POSIX sockets with poll(), not libuv (which
- * SPEC 11 names for client I/O): every library call is one request and its
+ * the server uses): every library call is one request and its
  * answer, a LOCK blocks its caller as M's LOCK blocks a process, and an
  * application should not have to run an event loop (or hide a thread
  * around one) nor link libuv to take a lock. The socket is non-blocking and
@@ -300,7 +300,7 @@ int nsl_client_open_unix(nslock *c, const char *path, nslock_error *err)
         close(fd);
         return nsl_client_fail(err, NSLOCK_E_IO, "cannot connect to %s: %s", path, strerror(e));
     }
-    /* SPEC 8.3: only root, this user, or the uid we were told may answer. */
+    /* Only root, this user, or the uid we were told may answer. */
     struct ucred cred;
     socklen_t clen = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {

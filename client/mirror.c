@@ -1,11 +1,11 @@
 /* client/mirror.c — what the session holds, as the library knows it from
- * its own requests and the server's answers (SPEC 8.5), so that after a
+ * its own requests and the server's answers (docs/DESIGN.md), so that after a
  * server restart it can reclaim exactly that.
  *
  * The mirror keeps one record per (namespace, canonical lock name) with the
  * engine's count slots (exclusive / shared x plain / escalating), the counts
  * in the delock state and the fencing token of the grant that created it,
- * and applies the rules of SPEC 6.4 and 6.8 as the engine does: a simple
+ * and applies the rules of docs/LANGUAGE.md as the engine does: a simple
  * LOCK releases everything and holds each distinct name once, an unlock
  * inside a transaction delocks a final count, the end of the outermost
  * transaction releases what was delocked. It does not know databases (the

@@ -26,7 +26,7 @@
  * - A handle may be shared by threads: calls on it are serialised (a call
  *   that waits for a lock holds the handle until it returns). The library's
  *   own keeper thread (see "Restart recovery" below) also takes the handle.
- * - Restart recovery (SPEC 8.5): the library mirrors what its session
+ * - Restart recovery (docs/DESIGN.md): the library mirrors what its session
  *   holds. When the connection is lost (the server restarted, crashed or
  *   stopped) it reconnects with back-off for up to the server's grace
  *   period, reclaims every lock with its original token, and re-sends a
@@ -162,7 +162,7 @@ NSLOCK_API int nslock_ping(nslock *c, nslock_error *err);
 
 /* ---- locks ------------------------------------------------------------------ */
 
-/* Lock types (SPEC 5), combined with |. */
+/* Lock types (docs/LANGUAGE.md), combined with |. */
 enum {
     NSLOCK_EXCLUSIVE  = 0,       /* the default */
     NSLOCK_SHARED     = 1 << 0,  /* "S" */
@@ -194,10 +194,10 @@ NSLOCK_API int nslock_lock_names(nslock *c, const char *const *names, size_t cou
 NSLOCK_API int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err);
 
 /* LOCK — releases everything the session holds (inside a transaction: puts
- * it in the delock state, SPEC 6.8). */
+ * it in the delock state, docs/LANGUAGE.md). */
 NSLOCK_API int nslock_unlock_all(nslock *c, nslock_error *err);
 
-/* A LOCK command in the text form of SPEC 5, starting with LOCK or L, e.g.
+/* A LOCK command in the text form of docs/LANGUAGE.md, starting with LOCK or L, e.g.
  * "LOCK +(^a(1),^b)#\"S\":2.5,-^c". The client-side timeout is the sum of the
  * timeouts of its arguments that take locks (forever when one has none). */
 NSLOCK_API int nslock_command(nslock *c, const char *command, nslock_outcome *out,
@@ -216,7 +216,7 @@ NSLOCK_API int nslock_cancel(nslock *c);
 /* NS NAME: later names resolve in that namespace. */
 NSLOCK_API int nslock_namespace(nslock *c, const char *name, nslock_error *err);
 
-/* Transactions (SPEC 6.8). *level (may be NULL) receives the transaction
+/* Transactions (docs/LANGUAGE.md). *level (may be NULL) receives the transaction
  * level after the call. trollback: one_level 0 rolls back all levels,
  * nonzero one level (TROLLBACK 1). */
 NSLOCK_API int nslock_tstart(nslock *c, int *level, nslock_error *err);
@@ -240,7 +240,7 @@ typedef struct nslock_resolution {
 NSLOCK_API int nslock_resolve(nslock *c, const char *name, nslock_resolution **rows,
                               size_t *count, nslock_error *err);
 
-/* One row of the lock table (SPEC 7). */
+/* One row of the lock table (docs/PROTOCOL.md). */
 typedef struct nslock_entry {
     const char *database;
     const char *directory;

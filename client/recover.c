@@ -1,5 +1,5 @@
 /* client/recover.c — keeping a session's locks across a server restart
- * (SPEC 8.5, docs/CLIENT.md "Restart recovery").
+ * (docs/CLIENT.md "Restart recovery").
  *
  * When the connection goes, the library reconnects with back-off for up to
  * the server's grace period. A server with a new epoch restarted: the

@@ -1,4 +1,4 @@
-/* config — the YAML configuration of SPEC 2, loaded with libyaml.
+/* config — the YAML configuration of docs/CONFIG.md, loaded with libyaml.
  *
  * This module knows YAML and the schema: keys, types, defaults, required
  * keys, duplicate keys, number ranges. It keeps the line and column of every

@@ -1,5 +1,5 @@
 /* default.c — the embedded configuration used when no file is given
- * (SPEC 2): one database USER in ./data/user and one namespace USER on it.
+ * (docs/CONFIG.md): one database USER in ./data/user and one namespace USER on it.
  *
  * It exists twice, as a struct built here and as YAML text, so that nslock
  * runs without parsing anything yet `nslock validate` and the docs can show

@@ -545,7 +545,7 @@ typedef struct field {
 static const field lock_table_fields[] = {
     NUMBER(max_entries, 1, 100000000),
     /* The escalated parent's count is threshold + 1 at escalation time and
-     * a count above 32,766 fails with LIMIT (SPEC 6.4), so escalation
+     * a count above 32,766 fails with LIMIT (docs/LANGUAGE.md), so escalation
      * itself must stay within that. */
     NUMBER(escalation_threshold, 1, 32765),
     NUMBER(deadlock_check_ms, 0, 3600000),

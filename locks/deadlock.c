@@ -1,5 +1,5 @@
 /* locks/deadlock.c — who a waiting request waits for, and deadlock
- * detection over that waits-for graph (SPEC 6.10).
+ * detection over that waits-for graph (docs/LANGUAGE.md).
  *
  * Runs when a wait has lasted deadlock_check_ms (and again every period
  * while it waits), never on the lock/unlock path, so it may walk lists.

@@ -5,7 +5,7 @@
  * delivers the callbacks that piled up. The FIFO of waiting requests is
  * served in arrival order; a request is granted when no other owner holds
  * anything in its way and no earlier waiting request of another owner
- * conflicts with it (SPEC 6.6).
+ * conflicts with it (docs/LANGUAGE.md).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -492,7 +492,7 @@ static bool part_same(const lk_part *a, const lk_part *b)
     return a->node == b->node && a->mode == b->mode && a->escalating == b->escalating;
 }
 
-/* A simple LOCK sets rather than counts (SPEC 6.4, as GT.M): a (database,
+/* A simple LOCK sets rather than counts (docs/LANGUAGE.md, as GT.M): a (database,
  * node, type) its names reach twice is locked once. Keeps the first of
  * each, in order; the pins of the others go (their node stays pinned). */
 static void parts_dedup(lk_part *parts, size_t *count)
@@ -646,7 +646,7 @@ static void release_everything(nsl_engine *e, lk_owner *o)
 }
 
 /* A bare LOCK: outside a transaction everything goes now; inside, every
- * lock goes into the delock state (SPEC 6.8). */
+ * lock goes into the delock state (docs/LANGUAGE.md). */
 static void release_all(nsl_engine *e, lk_owner *o)
 {
     if (!o->tlevel) {
@@ -1116,7 +1116,7 @@ unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner)
     return o ? o->tlevel : 0;
 }
 
-/* ---- restart recovery (SPEC 8.5) ------------------------------------------------- */
+/* ---- restart recovery (docs/DESIGN.md) ------------------------------------------------- */
 
 void nsl_engine_hold_grants(nsl_engine *e, bool hold, uint64_t now)
 {

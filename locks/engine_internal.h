@@ -54,7 +54,7 @@ typedef struct lk_owner lk_owner;
 typedef struct lk_request lk_request;
 
 /* A multiset of 64-bit fingerprints (open addressing, linear probing):
- * the children an escalated lock stands for (SPEC 6.7). */
+ * the children an escalated lock stands for (docs/LANGUAGE.md). */
 typedef struct lk_fpset {
     uint64_t *slots;         /* 0 empty, 1 deleted, else fingerprint */
     uint32_t capacity;       /* any size, or 0 */
@@ -129,7 +129,7 @@ struct lk_node {
 
 _Static_assert(NSL_MAX_NAMESPACES - 1 <= UINT16_MAX, "lk_holder.namespace_id is 16 bits");
 _Static_assert(NSL_MAX_DATABASES - 1 <= UINT16_MAX, "lk_node.db is 16 bits");
-/* A held entry of a short name is one 144-byte node (SPEC asks <= 160
+/* A held entry of a short name is one 144-byte node (the target is <= 160
  * bytes an entry, table overhead included): keep the header within it. */
 _Static_assert(offsetof(lk_node, part) <= 136, "lk_node grew past its budget");
 

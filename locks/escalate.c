@@ -1,4 +1,4 @@
-/* locks/escalate.c — escalating locks (SPEC 6.7).
+/* locks/escalate.c — escalating locks (docs/LANGUAGE.md).
  *
  * When an owner holds more than escalation_threshold E locks of one mode
  * on children of one node, they are replaced by one escalated lock on the
@@ -58,7 +58,7 @@ static void fpset_resize(lk_fpset *s, uint32_t capacity)
 }
 
 /* Load stays between 2/3 and 9/10 once the set is past its first slots:
- * 9 to 12 bytes a child (SPEC 6.7 allows 16). */
+ * 9 to 12 bytes a child (docs/LANGUAGE.md allows 16). */
 void lk_fpset_add(lk_fpset *s, uint64_t fp)
 {
     if ((uint64_t)(s->used + 1) * 10 > (uint64_t)s->capacity * 9)

@@ -1,4 +1,4 @@
-/* locks — the lock engine (SPEC 6, 7).
+/* locks — the lock engine (docs/LANGUAGE.md).
  *
  * A pure single-threaded state machine: no I/O, no threads, no clock reads.
  * The caller creates owners (sessions), hands them LOCK commands already
@@ -37,7 +37,7 @@ typedef struct nsl_engine_options {
     nsl_owner_id first_owner;        /* owner ids start after it (the registry's highest) */
 } nsl_engine_options;
 
-/* Defaults of SPEC 2 (1,000,000 entries, threshold 1000, 1000 ms). */
+/* Defaults of docs/CONFIG.md (1,000,000 entries, threshold 1000, 1000 ms). */
 void nsl_engine_options_default(nsl_engine_options *opt);
 
 /* The outcome of one command. */
@@ -88,7 +88,7 @@ nsl_code nsl_engine_owner_adopt(nsl_engine *e, nsl_owner_id id, uint32_t namespa
 nsl_code nsl_engine_owner_set_namespace(nsl_engine *e, nsl_owner_id owner,
                                         uint32_t namespace_id);
 uint32_t nsl_engine_owner_namespace(const nsl_engine *e, nsl_owner_id owner);
-/* SPEC 6.9: everything the owner holds or waits for goes at once; waiters
+/* Everything the owner holds or waits for goes at once; waiters
  * behind it are served. Its queued command gets no callback. */
 void nsl_engine_owner_end(nsl_engine *e, nsl_owner_id owner, uint64_t now);
 bool nsl_engine_owner_exists(const nsl_engine *e, nsl_owner_id owner);
@@ -99,7 +99,7 @@ uint64_t nsl_engine_owner_entries(const nsl_engine *e, nsl_owner_id owner);
 
 /* ---- commands ------------------------------------------------------------ */
 
-/* Runs a parsed LOCK command (SPEC 5, 6) for owner: its arguments left to
+/* Runs a parsed LOCK command (docs/LANGUAGE.md) for owner: its arguments left to
  * right, each with its own timeout. An owner runs one command at a time:
  * while one is queued, another gets NSL_COMMAND. */
 nsl_engine_status nsl_engine_execute(nsl_engine *e, nsl_owner_id owner,
@@ -112,14 +112,14 @@ nsl_engine_status nsl_engine_lock(nsl_engine *e, nsl_owner_id owner,
                                   size_t item_count, int64_t timeout_ms,
                                   uint64_t now, nsl_lock_result *result);
 
-/* Transactions (SPEC 6.8). TROLLBACK with levels == 0 ends all levels. */
+/* Transactions (docs/LANGUAGE.md). TROLLBACK with levels == 0 ends all levels. */
 nsl_code nsl_engine_tstart(nsl_engine *e, nsl_owner_id owner);
 nsl_code nsl_engine_tcommit(nsl_engine *e, nsl_owner_id owner, uint64_t now);
 nsl_code nsl_engine_trollback(nsl_engine *e, nsl_owner_id owner,
                               unsigned levels, uint64_t now);
 unsigned nsl_engine_tlevel(const nsl_engine *e, nsl_owner_id owner);
 
-/* ---- restart recovery (SPEC 8.5) ------------------------------------------- */
+/* ---- restart recovery (docs/DESIGN.md) ------------------------------------------- */
 
 /* While grants are held no lock request is granted: requests that would take
  * locks queue in arrival order with their timeouts running (a :0 request gets
@@ -220,7 +220,7 @@ void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out);
  * be called between engine calls, not from a callback. */
 bool nsl_engine_check(const nsl_engine *e, char *why, size_t cap);
 
-/* ---- the table view (SPEC 7) --------------------------------------------- */
+/* ---- the table view (docs/PROTOCOL.md) --------------------------------------------- */
 
 typedef struct nsl_view_filter {
     int64_t database;        /* < 0: any */

@@ -664,7 +664,7 @@ const lk_owner *lk_conflicting_owner(const lk_node *n, const lk_owner *o, int mo
 }
 
 /* Would a new request for mode at n conflict with a registered (earlier)
- * waiting request? SPEC 6.6: it then waits behind it. */
+ * waiting request? docs/LANGUAGE.md: it then waits behind it. */
 bool lk_blocked_by_waiters(const lk_node *n, int mode)
 {
     for (const lk_node *a = n; a->depth != ROOT_DEPTH; a = a->parent) {

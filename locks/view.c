@@ -1,4 +1,4 @@
-/* locks/view.c — the lock table as rows (SPEC 7): held entries with their
+/* locks/view.c — the lock table as rows (docs/PROTOCOL.md): held entries with their
  * IRIS-style ModeCount, and waiting requests with the owners they wait for.
  * A snapshot for operators (it walks the whole table, never on a lock path),
  * or the same rows a piece at a time through a cursor.

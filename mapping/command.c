@@ -1,4 +1,4 @@
-/* The LOCK command language (SPEC 5), parsed in one pass into a reusable
+/* The LOCK command language (docs/LANGUAGE.md), parsed in one pass into a reusable
  * nsl_lock_command: its arrays only grow, so a session's steady state
  * parses without allocating. */
 #include <stdlib.h>
@@ -29,7 +29,7 @@ void nsl_lock_command_free(nsl_lock_command *cmd)
 }
 
 /* Seconds -> ms, rounded to nearest; below 0.01 s (or <= 0) is 0: one
- * attempt (SPEC 6.5). */
+ * attempt (docs/LANGUAGE.md). */
 static int64_t timeout_ms_of(const nsl_num *n)
 {
     if (n->ndigits == 0 || n->neg || n->exp < -1)

@@ -41,7 +41,7 @@ typedef enum nsl_num_status {
     NSL_NUM_OVERFLOW,   /* |x| >= 1E47 */
 } nsl_num_status;
 
-/* Parses the number literal at s[0] (SPEC 3.1 `number`), stopping at the
+/* Parses the number literal at s[0] (docs/LANGUAGE.md `number`), stopping at the
  * first byte that cannot continue it (*used). Rounds to 18 digits, half away
  * from zero; below 1E-43 becomes zero. On NSL_NUM_SYNTAX, *bad is the offset
  * of the offending byte and *what a fixed message. */
@@ -67,7 +67,7 @@ bool nsl_num_decode(const uint8_t *part, size_t len, nsl_num *out);
  * the content. */
 size_t nsl_key_part_len(const uint8_t *p, const uint8_t *end);
 
-/* Valid name characters (SPEC 2.1): ('%'|letter) {letter|digit|'.'}. */
+/* Valid name characters (docs/CONFIG.md): ('%'|letter) {letter|digit|'.'}. */
 static inline bool nsl_name_start_char(unsigned char c)
 {
     return c == '%' || (unsigned char)((c | 0x20) - 'a') < 26;

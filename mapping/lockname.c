@@ -1,4 +1,4 @@
-/* Lock-name parsing (SPEC 3.1) straight into the encoded key: one pass, no
+/* Lock-name parsing (docs/LANGUAGE.md) straight into the encoded key: one pass, no
  * allocation, no intermediate text. Errors name what was expected and the
  * 1-based column of the offending byte. */
 #include <string.h>
@@ -94,7 +94,7 @@ static nsl_code too_long(nsl_error *err, size_t offset)
 }
 
 /* A string subscript at s[*i] == '"', appended to the key at *pos. A string
- * that reads as a canonical number is that number (SPEC 3.2), whose encoding
+ * that reads as a canonical number is that number (docs/LANGUAGE.md), whose encoding
  * may be shorter or longer than the string's, so the length limit is
  * checked on the final form. */
 static nsl_code parse_string_sub(const unsigned char *s, size_t len, size_t *i,

@@ -1,9 +1,9 @@
 /* mapping — lock names: parsing, canonical form, the order-preserving key
  * encoding, the LOCK command language, and resolution of a name in a
- * namespace to the set of databases it lands in (SPEC 3, 4, 5).
+ * namespace to the set of databases it lands in (docs/LANGUAGE.md).
  *
  * Key encoding (after GT.M): a key is a byte string whose memcmp order is
- * the collation order of SPEC 3.2, and in which an ancestor's key is a
+ * the collation order of docs/LANGUAGE.md, and in which an ancestor's key is a
  * byte prefix of its descendants' keys. It is the name part followed by one
  * self-delimiting part per subscript:
  *
@@ -102,7 +102,7 @@ int nsl_key_cmp(const nsl_key *a, const nsl_key *b);
 int nsl_key_bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /* a is a proper ancestor of b (a's key is a part-boundary prefix of b's). */
 bool nsl_key_is_ancestor(const nsl_key *a, const nsl_key *b);
-/* Equal, or one is an ancestor of the other (SPEC 6.2). */
+/* Equal, or one is an ancestor of the other (docs/LANGUAGE.md). */
 bool nsl_key_overlaps(const nsl_key *a, const nsl_key *b);
 /* The ancestor with `level` subscripts (level <= k->nsubs). */
 void nsl_key_truncate(const nsl_key *k, unsigned level, nsl_key *out);
@@ -119,7 +119,7 @@ size_t nsl_key_format_bytes(const uint8_t *bytes, size_t len, char *buf, size_t 
 /* One encoded subscript part as M text (`15`, `"abc"`). */
 size_t nsl_subscript_format(const uint8_t *part, size_t len, char *buf, size_t cap);
 
-/* ---- lock names (SPEC 3.1) ---------------------------------------------- */
+/* ---- lock names (docs/LANGUAGE.md) ---------------------------------------------- */
 
 typedef enum nsl_ref_kind {
     NSL_REF_PLAIN,        /* ^X(1) or x(1): resolved in the caller's namespace */
@@ -143,7 +143,7 @@ nsl_code nsl_lockname_parse(const char *text, size_t len, size_t *consumed,
 /* Canonical text of a whole lock name including its extended reference. */
 size_t nsl_lockname_format(const nsl_lockname *n, char *buf, size_t cap);
 
-/* ---- the LOCK command language (SPEC 5) ---------------------------------- */
+/* ---- the LOCK command language (docs/LANGUAGE.md) ---------------------------------- */
 
 enum nsl_lock_type {
     NSL_TYPE_SHARED     = 1u << 0,   /* S */
@@ -195,11 +195,11 @@ void nsl_lock_command_free(nsl_lock_command *cmd);
 nsl_code nsl_lock_command_parse(const char *text, size_t len,
                                 nsl_lock_command *cmd, nsl_error *err);
 
-/* A timeout as written (`5`, `2.5`, `.01`, `-1`): seconds -> ms per SPEC 6.5
+/* A timeout as written (`5`, `2.5`, `.01`, `-1`): seconds -> ms per docs/LANGUAGE.md
  * (below 0.01 is one attempt). */
 nsl_code nsl_timeout_parse(const char *text, size_t len, int64_t *ms, nsl_error *err);
 
-/* ---- resolution (SPEC 4) ------------------------------------------------- */
+/* ---- resolution (docs/CONFIG.md) ------------------------------------------------- */
 
 typedef enum nsl_rule_kind {
     NSL_RULE_LOCAL,      /* a local name: the local_locks database (rule 1) */

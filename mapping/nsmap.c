@@ -1,5 +1,5 @@
-/* Compiling a namespace's `map:` rules (SPEC 2) into sorted segments of the
- * key space (see nsmap_internal.h), with the diagnostics of SPEC 2.1.
+/* Compiling a namespace's `map:` rules (docs/CONFIG.md) into sorted segments of the
+ * key space (see nsmap_internal.h), with the diagnostics of docs/CONFIG.md.
  *
  * Each rule becomes an interval [lo, hi) of encoded keys:
  *   G                [^G, ^G‖FF)            the global and its whole tree

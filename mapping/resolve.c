@@ -1,4 +1,4 @@
-/* resolve(namespace, lockname) -> the databases it lands in (SPEC 4).
+/* resolve(namespace, lockname) -> the databases it lands in (docs/CONFIG.md).
  *
  * Every namespace's map is compiled once (nsmap.c) into sorted segments of
  * the key space. A name's own database is the segment holding its key; the

@@ -1,4 +1,4 @@
-/* namespaces — the registry of databases and namespaces (SPEC 1, 2).
+/* namespaces — the registry of databases and namespaces (docs/CONFIG.md).
  *
  * Built from a loaded configuration. Names are case-insensitive and stored
  * upper-case; databases and namespaces get dense ids (their order in the
@@ -57,7 +57,7 @@ const nsl_namespace *nsl_registry_namespace(const nsl_registry *reg, uint32_t id
 const nsl_namespace *nsl_registry_find_namespace(const nsl_registry *reg, const char *name);
 
 const nsl_namespace *nsl_registry_default_namespace(const nsl_registry *reg);
-/* Where lock names without a caret live (SPEC 4 rule 1). */
+/* Where lock names without a caret live (docs/CONFIG.md). */
 const nsl_database *nsl_registry_local_locks(const nsl_registry *reg);
 
 #endif

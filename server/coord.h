@@ -1,4 +1,4 @@
-/* coord.h — what a server of an HA cluster keeps in ZooKeeper (SPEC 8.6):
+/* coord.h — what a server of an HA cluster keeps in ZooKeeper (docs/CONFIG.md):
  * who leads, the epoch, the fencing-token reservations and the registry of
  * sessions holding locks. The lock path never waits on it.
  *

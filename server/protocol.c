@@ -181,7 +181,7 @@ static void req_lock(request *rq, size_t keyword_at)
         return;
     }
     if (!s->registered && takes_locks(&srv->cmd)) {
-        /* SPEC 8.5: no grant before the session is durable in the registry. */
+        /* No grant before the session is durable in the registry. */
         nsl_recovery_register(s, rq->line, rq->len);
         return;
     }
@@ -646,7 +646,7 @@ static int peer_in_group(const nsl_session *s, gid_t gid)
 #endif
 }
 
-/* SPEC 8.3: root, the server's own uid, or a member of server.admin_group.
+/* Root, the server's own uid, or a member of server.admin_group.
  * TCP peers have no uid the server can trust, so they are never admins. */
 static bool is_admin(nsl_session *s)
 {

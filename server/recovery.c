@@ -1,5 +1,5 @@
 /* server/recovery.c — no lock lost or double-granted across a restart
- * (SPEC 8.5, docs/DESIGN.md "Restart recovery").
+ * (docs/DESIGN.md "Restart recovery").
  *
  * Two halves. Registration: before a session is granted anything it is
  * durable in the registry. Its first LOCK that takes locks is held back

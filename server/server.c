@@ -236,7 +236,16 @@ static bool listen_unix(nsl_server *srv)
     int rc = uv_pipe_bind(&srv->unix_listener, srv->socket_path);
     umask(old);
     if (rc != 0) {
-        nsl_log(NSL_LOG_ERROR, "cannot bind %s: %s", srv->socket_path, uv_strerror(rc));
+        /* libuv reports a missing directory as EACCES: say which it was */
+        char dir[sizeof srv->socket_path];
+        snprintf(dir, sizeof dir, "%s", srv->socket_path);
+        char *slash = strrchr(dir, '/');
+        struct stat st;
+        if (slash && slash != dir && (*slash = '\0', stat(dir, &st) != 0) && errno == ENOENT)
+            nsl_log(NSL_LOG_ERROR, "cannot bind %s: the directory %s does not exist",
+                    srv->socket_path, dir);
+        else
+            nsl_log(NSL_LOG_ERROR, "cannot bind %s: %s", srv->socket_path, uv_strerror(rc));
         return false;
     }
     srv->socket_bound = true;
@@ -371,7 +380,7 @@ static void on_force_timer(uv_timer_t *timer)
     uv_close((uv_handle_t *)timer, NULL);
 }
 
-/* SPEC 8.1: stop accepting, answer every waiting request SHUTDOWN, send
+/* Stop accepting, answer every waiting request SHUTDOWN, send
  * what is owed, remove the socket file; the loop ends when the last
  * connection has closed. */
 static void server_stop(nsl_server *srv, const char *why)
@@ -442,7 +451,7 @@ static void close_any(uv_handle_t *h, void *arg)
 static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
 {
     char def[sizeof srv->socket_path + 64];
-    /* SPEC 8.1: serve finds its socket as every client does */
+    /* Serve finds its socket as every client does */
     const char *env = getenv("NSLOCK_SOCKET");
     const char *path = opt->socket_path ? opt->socket_path
                      : env && *env ? env : srv->cfg->socket;

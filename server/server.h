@@ -1,4 +1,4 @@
-/* server — `nslock serve`: the lock server (SPEC 8.1-8.3, docs/PROTOCOL.md).
+/* server — `nslock serve`: the lock server (docs/PROTOCOL.md).
  *
  * One libuv loop owns the lock engine. Clients connect over a Unix socket
  * (always) and over TCP when the configuration has server.listen; each
@@ -25,7 +25,7 @@ bool nsl_log_level_parse(const char *text, nsl_log_level *out);
 
 typedef struct nsl_server_options {
     const char *socket_path;     /* NULL: server.socket, else the default path */
-    const char *state_dir;       /* NULL: server.state_dir, else the default (SPEC 8.5) */
+    const char *state_dir;       /* NULL: server.state_dir, else the default (docs/DESIGN.md) */
     nsl_log_level log_level;     /* NSL_LOG_INFO unless told otherwise */
     const char *config_text;     /* the YAML the configuration was loaded from, answered to
                                     CONFIG; NULL: the embedded default's */
@@ -34,8 +34,8 @@ typedef struct nsl_server_options {
 
 void nsl_server_options_init(nsl_server_options *opt);
 
-/* The default socket path, in a directory only its user may use (SPEC
- * 8.3): $XDG_RUNTIME_DIR/nslock/nslock.sock, else /tmp/nslock-<uid>/nslock.sock.
+/* The default socket path, in a directory only its user may use:
+ * $XDG_RUNTIME_DIR/nslock/nslock.sock, else /tmp/nslock-<uid>/nslock.sock.
  * snprintf-like: returns the length it needs. */
 size_t nsl_server_default_socket(char *buf, size_t cap);
 

@@ -791,7 +791,7 @@ void nsl_session_end(nsl_session *s, bool graceful)
     if (s->owner) {
         nsl_recovery_session_end(s);
         HASH_DEL(srv->by_owner, s);
-        /* SPEC 6.9: everything it holds or waits for goes now; waiters behind
+        /* Everything it holds or waits for goes now; waiters behind
          * it are served (their answers come through the engine's callback). */
         nsl_engine_owner_end(srv->engine, s->owner, nsl_server_now(srv));
         nsl_log(NSL_LOG_DEBUG, "session %u: ended", s->owner);

@@ -1,4 +1,4 @@
-/* server/state.h — the server's durable state (SPEC 8.5), private to server/.
+/* server/state.h — the server's durable state (docs/DESIGN.md), private to server/.
  *
  * Three things survive a restart: the epoch (raised at every start), the
  * fencing-token mark (tokens up to it may be handed out) and the registry of

@@ -2,7 +2,7 @@
  *
  * Small values (epoch, token mark) are whole files replaced by rename; the
  * registry is a log of records appended in batches, one fdatasync a batch
- * (the group commit of SPEC 8.5), and rewritten whole when it has grown
+ * (the group commit of docs/DESIGN.md), and rewritten whole when it has grown
  * well past what it holds. A torn last record (a crash mid-append) is
  * ignored: its batch was never acknowledged.
  *

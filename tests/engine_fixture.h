@@ -14,7 +14,7 @@
 
 #include "locks/locks.h"
 
-/* The SPEC 2 example plus the namespaces of the seed's four scenarios. */
+/* The docs/CONFIG.md example plus the namespaces of the seed's four scenarios. */
 static const char FIXTURE_YAML[] =
     "lock_table:\n"
     "  max_entries: 1000\n"

@@ -35,7 +35,7 @@
 
 #include <cmocka.h>
 
-/* The SPEC 2 example (USERDB/ALPHADB/BETADB, USER/ALPHA/BETA with BETA's
+/* The docs/CONFIG.md example (USERDB/ALPHADB/BETADB, USER/ALPHA/BETA with BETA's
  * map) plus ALPHA2, a second namespace on ALPHADB for the seed's scenario 1
  * (two namespaces sharing one globals database). %s: extra lock_table
  * lines, then an optional server section. */

@@ -248,7 +248,7 @@ static void test_default_socket(void **state)
     assert_int_equal(nslock_default_socket(buf, 5), -1);
 }
 
-/* SPEC 8.3: a process of another user that listens on the socket (having
+/* A process of another user that listens on the socket (having
  * squatted the path) is refused before a word is exchanged, unless it is
  * the uid we were told. Needs root, to be another user. */
 static void test_refuses_a_foreign_server(void **state)

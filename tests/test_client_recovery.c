@@ -1,4 +1,4 @@
-/* Restart recovery (SPEC 8.5) end to end: a real server killed with
+/* Restart recovery (docs/DESIGN.md) end to end: a real server killed with
  * SIGKILL and started again, libnslock clients that hold locks and make no
  * call while it happens, raw protocol clients that compete or misbehave.
  * What a client held is compared, row by row, in SHOW before the crash and
@@ -240,7 +240,7 @@ static void reclaims_every_kind(void **state)
 
 /* ---- the mirror, by random histories ------------------------------------------------ */
 
-/* A random command of SPEC 5/6 for a session that may be in USER or BETA.
+/* A random command of docs/LANGUAGE.md for a session that may be in USER or BETA.
  * Names are chosen so that no two (namespace, name) pairs reach one database
  * entry (where a reclaimed entry takes the lower token: docs/DESIGN.md), and
  * escalation stays below its threshold (escalated parents have their own

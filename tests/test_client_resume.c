@@ -1,4 +1,4 @@
-/* RESUME (SPEC 8.5, TCP sessions): a network blip cuts a libnslock client's
+/* RESUME (docs/DESIGN.md, TCP sessions): a network blip cuts a libnslock client's
  * TCP connection while the server hears nothing of it (a proxy between the
  * two resets the client's side and leaves the server's side open and
  * silent). The library resumes the live session over a new connection and

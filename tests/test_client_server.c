@@ -1,5 +1,5 @@
 /* libnslock against a real `nslock serve` (NSL_BINARY) on a socket in a
- * temporary directory, configured with the namespaces of SPEC 2. Where a
+ * temporary directory, configured with the namespaces of docs/CONFIG.md. Where a
  * test needs a second session that waits while the test goes on, that
  * session is a raw socket speaking the protocol by hand. */
 #include <ftw.h>
@@ -232,7 +232,7 @@ static void test_lock_shows_every_column(void **state)
     nslock_entry *rows;
     size_t n;
     assert_int_equal(nslock_show(a, &f, &rows, &n, &err), 0);
-    assert_int_equal(n, 2);   /* SPEC 4: BETA's ^MyGlobal(15) lands in ALPHADB and BETADB */
+    assert_int_equal(n, 2);   /* docs/CONFIG.md: BETA's ^MyGlobal(15) lands in ALPHADB and BETADB */
     static const char *dbs[] = {"ALPHADB", "BETADB"}, *dirs[] = {"/data/alpha", "/data/beta"};
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(rows[i].database, dbs[i]);

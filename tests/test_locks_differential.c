@@ -1,9 +1,9 @@
-/* Randomized differential test of the lock engine (SPEC 4-7, issue 3).
+/* Randomized differential test of the lock engine (docs/LANGUAGE.md).
  *
  * Random LOCK commands (every kind of argument, multi-name, every type
  * code, timeouts on a simulated clock), transactions, namespace switches,
  * administrative removal and owner ends are applied both to the engine and
- * to a deliberately naive reference model written below from the SPEC: a
+ * to a deliberately naive reference model written below from docs/LANGUAGE.md: a
  * flat array of entries, a FIFO array of waiting requests, linear scans
  * everywhere; only parsing and resolution (tested elsewhere) are shared.
  * After every step these must agree: the synchronous outcome (DONE/QUEUED,
@@ -20,12 +20,12 @@
  * NSL_DIFF_STEPS changes the length of the fixed runs. The random-seed case
  * runs rounds of 5,000 steps for NSL_DIFF_SECONDS (default 2).
  *
- * Readings of the SPEC the model makes where it is silent (IRIS's behaviour
+ * Readings the model makes where the documentation is silent (IRIS's behaviour
  * where IRIS has one), marked READING below:
  *  R1 a name the owner already covers (it holds the node or an ancestor,
  *     exclusive, or shared for a shared request) does not queue behind
  *     earlier waiters: they wait for this owner anyway, so queueing would be
- *     a deadlock; the request's other names do queue (SPEC 6.3, 6.6);
+ *     a deadlock; the request's other names do queue (docs/LANGUAGE.md);
  *  R2 escalation (6.7) is per owner, database, parent node and mode; it is
  *     tried after a grant of E locks, when the owner holds E locks of that
  *     mode on more than threshold direct children of the parent and the
@@ -39,14 +39,14 @@
  *     one off only if the child is in the set. Escalating is no grant: a
  *     new parent entry takes the token (and SINCE) of the oldest child it
  *     replaces, so that it follows from the children alone (a restarted
- *     server re-creates it from them, SPEC 8.5);
+ *     server re-creates it from them, docs/DESIGN.md);
  *  R3 in a transaction (6.8) an unlock whose count (minus deferred unlocks)
  *     is 1 defers, #"D" always defers, #"I" never; re-locking a type with
  *     deferred unlocks cancels one deferral; bare LOCK defers everything; the
  *     outermost TCOMMIT / TROLLBACK subtracts the deferred counts;
  *  R4 an entry's token is the token of the grant that created it;
  *  R5 `LOCK x` releases everything first (deferring in a transaction), then
- *     locks x as a new request; it sets rather than counts (SPEC 6.4): a
+ *     locks x as a new request; it sets rather than counts (docs/LANGUAGE.md): a
  *     (database, name, type) its names reach twice is locked once;
  *  R6 a command's $TEST is that of its last argument that takes locks (-1
  *     when none); a timed-out argument gives 0 and the command goes on; a
@@ -65,7 +65,7 @@
  *     nothing and `LOCK -(a,b)` unlocks neither;
  *  R10 see m_deadlock_victim; R11 a request that would give its owner more
  *     than max_owner_entries entries fails with LIMIT at once (8.2).
- * Presentation (SPEC 7 gives examples only): "->Delock" follows each mode
+ * Presentation (docs/PROTOCOL.md gives examples only): "->Delock" follows each mode
  * that has deferred unlocks ("Exclusive->Delock,Shared"); escalating waits
  * show "WaitExclusive_e"; a name's holders are listed before its waiters.
  */
@@ -725,7 +725,7 @@ static bool m_run(model *m, mowner *ow, uint64_t now)
             n = kept;
             m_release_all(m, ow);
         }
-        if (m->max_owner_entries > 0) {          /* SPEC 8.2: LIMIT, at once */
+        if (m->max_owner_entries > 0) {          /* docs/PROTOCOL.md: LIMIT, at once */
             size_t held = 0;
             for (size_t i = 0; i < m->nents; i++)
                 held += m->ents[i]->owner == ow->id;
@@ -851,7 +851,7 @@ static uint64_t m_event_time(const model *m, const mreq *r)
     return m->deadlock_ms > 0 && r->check_at < t ? r->check_at : t;
 }
 
-/* The waits-for relation (SPEC 6.10): the request at queue[w] waits for
+/* The waits-for relation (docs/LANGUAGE.md): the request at queue[w] waits for
  * owner p when p holds a conflicting entry, or p's request is ahead of it in
  * the queue and conflicts with one of its names it does not cover (6.6). */
 static bool m_waits_for(model *m, size_t w, nsl_owner_id p)
@@ -895,7 +895,7 @@ static void m_reach(model *m, size_t from, size_t limit, bool *reach)
 /* READING R10: a deadlock check of queue[w] fails the newest request of a
  * cycle through it. Request x is the newest of some such cycle when x and w
  * are on a cycle of requests no newer than x. When the cycles have
- * different newest requests the SPEC does not say which cycle is meant:
+ * different newest requests the documentation does not say which cycle is meant:
  * the engine's pick (from this tick's callbacks) is taken if it is one of
  * them. -1: no cycle. */
 static ptrdiff_t m_deadlock_victim(model *m, size_t w)
@@ -1001,7 +1001,7 @@ static void m_owner_end(model *m, mowner *ow, uint64_t now)
     m_settle(m, now);
 }
 
-/* Admin removal (SPEC 9 remove): whole entries matching every criterion
+/* Admin removal (nslock remove): whole entries matching every criterion
  * given (owner 0, db < 0, key NULL: any), whatever their counts. */
 static size_t m_remove(model *m, nsl_owner_id owner, int64_t db, const mkey *key, uint64_t now)
 {
@@ -1031,7 +1031,7 @@ static void m_free(model *m)
     memset(m, 0, sizeof *m);
 }
 
-/* ModeCount of SPEC 7 from a model entry, built by hand: this runs for
+/* ModeCount of docs/PROTOCOL.md from a model entry, built by hand: this runs for
  * every entry at every step. */
 static char *put_str(char *p, const char *str)
 {
@@ -1354,9 +1354,9 @@ static void compare_view(harness *h)
     nsl_code rc = nsl_engine_view(h->eng, NULL, &v);
     CHECK(rc == NSL_OK, "nsl_engine_view failed: %s", nsl_code_name(rc));
 
-    /* SPEC 7 order: database (by name), name collation, owner; the engine
+    /* docs/PROTOCOL.md order: database (by name), name collation, owner; the engine
      * lists a name's holders before its waiters (as IRIS does), which the
-     * SPEC does not say either way. */
+     * documentation does not say either way. */
     for (size_t i = 1; i < v.count; i++) {
         const nsl_view_row *a = &v.rows[i - 1], *b = &v.rows[i];
         int c = a->database != b->database
@@ -1404,7 +1404,7 @@ static void compare_view(harness *h)
     }
     assert_true(m->nq <= NSLOTS);
     for (size_t w = 0; w < m->nq; w++) {
-        /* BLOCKERS: the owners this request waits for (SPEC 7, 6.10). */
+        /* BLOCKERS: the owners this request waits for (docs/PROTOCOL.md). */
         size_t nb = 0;
         for (int o = 0; o < NSLOTS; o++)
             if (m->owners[o].id != m->queue[w]->owner && m_waits_for(m, w, m->owners[o].id))
@@ -1414,7 +1414,7 @@ static void compare_view(harness *h)
             mr[k] = (row){.db = pt->db, .owner = m->queue[w]->owner, .waiting = true,
                           .key = pt->key.b, .key_len = pt->key.len, .since = m->queue[w]->since,
                           .blockers = h->blockers[w], .nblockers = nb};
-            /* The engine adds IRIS's "_e" to escalating waits (SPEC 7 lists
+            /* The engine adds IRIS's "_e" to escalating waits (docs/PROTOCOL.md lists
              * only WaitExclusive and WaitShared). */
             static const char *const waits[T_COUNT] = {"WaitExclusive", "WaitExclusive_e",
                                                        "WaitShared", "WaitShared_e"};

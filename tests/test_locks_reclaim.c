@@ -1,4 +1,4 @@
-/* Restart recovery in the engine (SPEC 8.5): adopted owner ids, reclaimed
+/* Restart recovery in the engine (docs/DESIGN.md): adopted owner ids, reclaimed
  * entries (counts, delock state, tokens, namespaces, several databases,
  * escalated parents), conflicts between reclaims, and holding grants while
  * the table is rebuilt.

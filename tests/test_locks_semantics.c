@@ -1,4 +1,4 @@
-/* The lock rules of SPEC 6, one test per rule, driven deterministically. */
+/* The lock rules of docs/LANGUAGE.md, one test per rule, driven deterministically. */
 #include "engine_fixture.h"
 
 /* 6.1 Modes: exclusive conflicts with everything, shared with exclusive. */
@@ -577,7 +577,7 @@ static void fencing_tokens(void **state)
     fx_free(f);
 }
 
-/* SPEC 7: every entry shows the time of its first grant, exactly, however
+/* Every entry shows the time of its first grant, exactly, however
  * far apart the grants are (the engine keeps them as offsets from epochs
  * 2^32 ms long). */
 static void since_is_the_first_grant(void **state)
@@ -611,7 +611,7 @@ static void since_is_the_first_grant(void **state)
     fx_free(f);
 }
 
-/* SPEC 7: filters, waiting rows and their blockers. */
+/* Filters, waiting rows and their blockers. */
 static void view_filters_and_blockers(void **state)
 {
     (void)state;
@@ -651,7 +651,7 @@ static void view_filters_and_blockers(void **state)
     fx_free(f);
 }
 
-/* SPEC 7 order: database by name (not by declaration order), then the
+/* docs/PROTOCOL.md order: database by name (not by declaration order), then the
  * name in collation order, held rows before waiting ones, then owner. */
 static void view_order(void **state)
 {

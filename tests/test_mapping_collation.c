@@ -1,9 +1,9 @@
-/* Property test of the key encoding against SPEC 3.2 itself.
+/* Property test of the key encoding against docs/LANGUAGE.md itself.
  *
  * Random lock names are generated together with what they mean (their
  * subscripts as exact decimals or byte strings), written out in varied M
  * literal forms, parsed, and compared pairwise: memcmp order of the keys
- * must agree with a reference comparator written here from the spec
+ * must agree with a reference comparator written here from docs/LANGUAGE.md
  * (names, then subscript by subscript: the empty string, numbers in
  * numeric order, strings in byte order; an ancestor first). The canonical
  * text of every key must be the reference canonical text and re-parse to
@@ -144,7 +144,7 @@ static size_t positional(const dec *v, int lead, int trail, char *out)
     return o;
 }
 
-/* SPEC 3.2: a string whose text is a canonical number is that number. */
+/* A string whose text is a canonical number is that number. */
 static int string_is_number(const unsigned char *s, size_t len, dec *out)
 {
     if (len == 0 || len > 70)

@@ -1,4 +1,4 @@
-/* The LOCK command language (SPEC 5, 6.5): every form of the spec's table,
+/* The LOCK command language (docs/LANGUAGE.md): every form of its table,
  * type codes, timeouts, errors with their columns, and array reuse. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,7 +73,7 @@ static void test_bare_lock(void **state)
     }
 }
 
-/* The table of SPEC 5, line by line. */
+/* The table of docs/LANGUAGE.md, line by line. */
 static void test_spec_forms(void **state)
 {
     (void)state;

@@ -1,5 +1,5 @@
 /* Keys (mapping.h): canonical text round trip, validation of stored bytes,
- * ancestry and overlap (SPEC 6.2), truncation, and collation examples. */
+ * ancestry and overlap (docs/LANGUAGE.md), truncation, and collation examples. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,7 +215,7 @@ static void test_truncate(void **state)
     assert_int_equal(k.nsubs, 1);
 }
 
-/* SPEC 3.2 order, and an ancestor before all its descendants. */
+/* docs/LANGUAGE.md order, and an ancestor before all its descendants. */
 static void test_collation_examples(void **state)
 {
     (void)state;

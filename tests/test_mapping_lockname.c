@@ -1,5 +1,5 @@
-/* Lock-name parsing (SPEC 3.1): extended and implied references, locals,
- * syntax errors with their exact columns, and the limits of SPEC 3.2. */
+/* Lock-name parsing (docs/LANGUAGE.md): extended and implied references, locals,
+ * syntax errors with their exact columns, and the limits of docs/LANGUAGE.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

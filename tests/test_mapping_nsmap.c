@@ -1,5 +1,5 @@
 /* Compiling namespace maps: rule diagnostics (exact messages and positions)
- * and the effective map of SPEC 2's example (nslock map). */
+ * and the effective map of docs/CONFIG.md's example (nslock map). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* M numbers as subscripts (SPEC 3.1, 3.2): canonical form, 18-digit
+/* M numbers as subscripts (docs/LANGUAGE.md): canonical form, 18-digit
  * rounding, range limits, canonical-number strings, and their encoding. */
 #include <setjmp.h>
 #include <stdarg.h>

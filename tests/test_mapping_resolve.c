@@ -1,4 +1,4 @@
-/* resolve(namespace, lockname) (SPEC 4): every worked case of the spec,
+/* resolve(namespace, lockname) (docs/LANGUAGE.md): every worked case there,
  * range bounds, precedence, wildcard edges, extended and implied references,
  * and a randomized comparison against a naive "innermost mapping" scan. */
 #include <setjmp.h>
@@ -131,7 +131,7 @@ static void check_case(const loaded *l, const resolve_case *c)
 #define GLOBALS   NSL_RULE_GLOBALS
 #define NAMESPACE NSL_RULE_NAMESPACE
 
-/* SPEC 4's table, in its order: these are acceptance tests. */
+/* The worked cases of docs/LANGUAGE.md, in their order: acceptance tests. */
 static const resolve_case spec_cases[] = {
     {"ALPHA", "^MyGlobal(15)", NULL, {{"ALPHADB", GLOBALS, NULL}}},
     {"BETA", "^MyGlobal(15)", NULL,
@@ -211,7 +211,7 @@ static void test_example_cases(void **state)
     unload(&l);
 }
 
-/* "Log(1) beats Log beats Log* beats L*" (SPEC 2). */
+/* "Log(1) beats Log beats Log* beats L*" (docs/CONFIG.md). */
 static const char precedence_yaml[] =
     "databases:\n"
     "  D0: { directory: /d0 }\n"

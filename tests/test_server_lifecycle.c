@@ -41,7 +41,7 @@ static int exit_status(pid_t pid)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* SPEC 8.1: stop accepting, answer waiters SHUTDOWN, remove the socket,
+/* Stop accepting, answer waiters SHUTDOWN, remove the socket,
  * exit 0. */
 static void sigterm_answers_waiters(void **state)
 {
@@ -70,7 +70,7 @@ static void sigterm_answers_waiters(void **state)
     ts_finish(&t);
 }
 
-/* SPEC 6.12: tokens only go up — after a clean restart, and after a crash
+/* Tokens only go up — after a clean restart, and after a crash
  * (SIGKILL leaves a stale socket file, which the next start clears). */
 static void tokens_increase_across_restarts(void **state)
 {
@@ -164,7 +164,7 @@ static void sighup_is_logged_not_fatal(void **state)
     ts_finish(&t);
 }
 
-/* SPEC 8.3: the default socket lives in a directory only its user can use,
+/* The default socket lives in a directory only its user can use,
  * created 0700; one that another user made first (or opened to others) is
  * refused, so nobody can squat the socket. */
 static void default_socket_in_a_private_directory(void **state)
@@ -209,7 +209,7 @@ static void default_socket_in_a_private_directory(void **state)
 }
 
 /* serve finds its socket as the clients do: $NSLOCK_SOCKET before the
- * configuration's server.socket (SPEC 8.1). */
+ * configuration's server.socket (docs/PROTOCOL.md). */
 static void serve_takes_nslock_socket(void **state)
 {
     (void)state;
@@ -298,7 +298,7 @@ static void chown_tree(const char *dir, uid_t uid)
 }
 
 /* A state directory the server cannot trust or write stops the start, with
- * a message naming the file; it is never silently reset (SPEC 8.5). */
+ * a message naming the file; it is never silently reset (docs/DESIGN.md). */
 static void bad_state_directory_stops_the_start(void **state)
 {
     (void)state;

@@ -1,4 +1,4 @@
-/* The registry under fire (SPEC 8.5): the server is killed with SIGKILL at
+/* The registry under fire (docs/DESIGN.md): the server is killed with SIGKILL at
  * random moments while 50 sessions connect and take their first locks, so
  * some kills land while a batch is being appended and synced. After every
  * restart the registry must read (no "damaged"), and every session that was

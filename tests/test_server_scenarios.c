@@ -1,5 +1,5 @@
 /* The seed's four namespace scenarios (locking-and-concurrency-control.txt
- * section 6) and the lock table view (SPEC 7), against a real server:
+ * section 6) and the lock table view (docs/PROTOCOL.md), against a real server:
  * who is granted, which entries exist, and that one release removes all
  * of a request's entries together. */
 #include "server_client.h"
@@ -243,7 +243,7 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* SPEC 7 / PROTOCOL SHOW: every field of a known state, and the filters. */
+/* SHOW (docs/PROTOCOL.md): every field of a known state, and the filters. */
 static void show_fields(void **state)
 {
     (void)state;

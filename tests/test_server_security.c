@@ -1,4 +1,4 @@
-/* SPEC 8.3 on a real server: the socket's mode, TCP off unless configured
+/* Security on a real server: the socket's mode, TCP off unless configured
  * and then guarded by the shared token, and REMOVE of another owner's
  * locks refused to a user who is not an admin. */
 #include <dirent.h>

@@ -45,7 +45,7 @@ static void child_holder(const char *sock, int ready_fd)
         pause();
 }
 
-/* SPEC 6.9: a client killed while holding 10,000 locks and waiting for
+/* A client killed while holding 10,000 locks and waiting for
  * another: its entries and its wait go, and the waiter behind it is granted. */
 static void killed_owner_releases_everything(void **state)
 {
@@ -103,7 +103,7 @@ static void killed_owner_releases_everything(void **state)
     ts_finish(&t);
 }
 
-/* SPEC 6.5: `:0.5` answers OK 0 after half a second. */
+/* `:0.5` answers OK 0 after half a second. */
 static void timeout_answers_ok_0(void **state)
 {
     (void)state;
@@ -127,7 +127,7 @@ static void timeout_answers_ok_0(void **state)
     ts_finish(&t);
 }
 
-/* SPEC 6.10 (deadlock_check_ms: 200): exactly one of two deadlocked
+/* docs/LANGUAGE.md (deadlock_check_ms: 200): exactly one of two deadlocked
  * clients gets ERR DEADLOCK — the newer request — and keeps what it held;
  * the other proceeds once the victim lets go. */
 static void deadlock_fails_exactly_one(void **state)

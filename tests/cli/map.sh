@@ -1,5 +1,5 @@
 #!/bin/sh
-# nslock map: the effective map of SPEC 2's BETA namespace, exactly, and the
+# nslock map: the effective map of docs/CONFIG.md's BETA namespace, exactly, and the
 # output options and errors.
 # Usage: sh map.sh NSLOCK_BINARY FIXTURES_DIR
 NSLOCK=$1
@@ -39,9 +39,6 @@ out=$("$NSLOCK" map -c "$CONFIG" -N alpha -r -n 2>&1)
 out=$("$NSLOCK" map -c "$CONFIG" -r -n -o DATABASE 2>&1)
 [ "$out" = 'USERDB
 USERDB' ] || fail "map of the default namespace: $out"
-out=$("$NSLOCK" map -r -n -o FROM,TO,DATABASE 2>&1)
-[ "$out" = '^% ... USER
-(local) ... USER' ] || fail "map of the embedded default: $out"
 
 # --all: every namespace in file order with a NAMESPACE column, local names
 # once at the end; exclusive with -N.
@@ -80,5 +77,29 @@ grep -q "unexpected argument 'BETA'" "$tmp".err || fail "stray argument: $(cat "
 "$NSLOCK" map --help >"$tmp".out 2>&1 || fail "--help: exit status"
 grep -q '^Usage: nslock map' "$tmp".out || fail "--help: no usage line"
 
+# Options may follow operands; the only operands are --diff's files.
+out=$("$NSLOCK" map -r -c "$CONFIG" -n -N ALPHA -o DATABASE | head -n 1)
+[ "$out" = ALPHADB ] || fail "options in any order: $out"
+
 [ $failures -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+rm -f "$tmp".out "$tmp".err "$tmp".exp
+
+# Without --config, the running server's configuration, never another one.
+. "$(dirname "$0")/lib/client_server.sh"
+"$NSLOCK" map --socket "$TMP/absent.sock" >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] || fail "no server: exit status"
+grep -q "or give --config FILE" "$TMP/err" || fail "no server: $(cat "$TMP/err")"
+start_server
+out=$("$NSLOCK" map -N BETA -r -n -o FROM,TO,DATABASE,WHERE | sed -n 2p)
+line=$(grep -n 'MyGlobal(15):' "$CONFIG" | cut -d: -f1)
+[ "$out" = "^MyGlobal(15) ^MyGlobal(15,END) ALPHADB $CONFIG:$line:7" ] || fail "the server's map of BETA: '$out'"
+out=$("$NSLOCK" map -r -n -o NAMESPACE,DATABASE,RULE | tail -n 1)
+[ "$out" = 'USER USERDB (local_locks)' ] || fail "the server's local_locks: '$out'"
+NSLOCK_SOCKET=$TMP/default.sock "$NSLOCK" serve -d "$TMP/state-default" 2>"$TMP/default.log" &
+server_pid="$server_pid $!"
+default_up() { [ -S "$TMP/default.sock" ]; }
+poll "the default server" default_up
+out=$("$NSLOCK" map --socket "$TMP/default.sock" -r -n -o FROM,TO,DATABASE)
+[ "$out" = '^% ... USER
+(local) ... USER' ] || fail "map of the embedded default, served: $out"
 exit 0

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Restart recovery from the command line (SPEC 8.5): the server is killed
+# Restart recovery from the command line (docs/DESIGN.md): the server is killed
 # with SIGKILL and started again; a shell and an `nslock lock` keep what
 # they held, and nobody else gets it meanwhile. When the server does not
 # come back within its grace, `nslock lock` stops its command and exits 3.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# nslock resolve: every worked case of SPEC 4 on the SPEC 2 example, the
+# nslock resolve: every worked case of docs/LANGUAGE.md on its example, the
 # output options, and bad input (exit 2, a clear message, other names kept).
 # Usage: sh resolve.sh NSLOCK_BINARY FIXTURES_DIR
 NSLOCK=$1
@@ -19,7 +19,7 @@ check() {
     [ "$got" = "$3" ] || fail "resolve in $1 of $2: expected '$3', got '$got'"
 }
 
-# SPEC 4, worked cases (acceptance tests)
+# The worked cases of docs/LANGUAGE.md (acceptance tests)
 check ALPHA '^MyGlobal(15)'            'ALPHADB globals'
 check BETA  '^MyGlobal(15)'            'ALPHADB map;BETADB namespace'
 check BETA  '^MyGlobal(15,3)'          'ALPHADB map;BETADB namespace'
@@ -47,9 +47,6 @@ out=$("$NSLOCK" resolve --config "$CONFIG" --namespace USER -r -n -o NAME,NAMESP
 # Without --namespace: the configuration's default namespace (USER).
 out=$("$NSLOCK" resolve --config "$CONFIG" -r -n -o NAMESPACE,DATABASE '^Config')
 [ "$out" = 'USER USERDB' ] || fail "default namespace: $out"
-# Without --config: the embedded default (database USER).
-out=$("$NSLOCK" resolve -r -n -o DATABASE,DIRECTORY '^a(1)')
-[ "$out" = 'USER ./data/user' ] || fail "embedded default: $out"
 
 # JSON, and headings
 "$NSLOCK" resolve --config "$CONFIG" --namespace BETA -J '^MyGlobal' >"$tmp".out 2>&1 || fail "-J failed"
@@ -93,5 +90,45 @@ expect_usage "missing config" "nowhere.yaml" --config "$2/nowhere.yaml" '^X'
 "$NSLOCK" resolve --help >"$tmp".out 2>&1 || fail "--help: exit status"
 grep -q '^Usage: nslock resolve' "$tmp".out || fail "--help: no usage line"
 
+# Options may follow the names (GNU getopt).
+out=$("$NSLOCK" resolve '^MyGlobal(15)' --config "$CONFIG" -N BETA -r -n -o DATABASE | paste -sd ';' -)
+[ "$out" = 'ALPHADB;BETADB' ] || fail "options after the name: $out"
+# -n is --noheadings: a name that is a namespace is pointed out, as -n once
+# looked like --namespace.
+"$NSLOCK" resolve --config "$CONFIG" -n BETA '^MyGlobal(15)' >"$tmp".out 2>"$tmp".err
+grep -q '^nslock: resolve: warning: BETA is a namespace; did you mean -N BETA?' "$tmp".err ||
+    fail "-n BETA: no warning: $(cat "$tmp".err)"
+"$NSLOCK" resolve --config "$CONFIG" -n '^MyGlobal(15)' >/dev/null 2>"$tmp".err
+[ ! -s "$tmp".err ] || fail "a warning without a namespace name: $(cat "$tmp".err)"
+
 [ $failures -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+rm -f "$tmp".out "$tmp".err
+
+# Without --config, the running server's configuration, never another one.
+. "$(dirname "$0")/lib/client_server.sh"
+"$NSLOCK" resolve --socket "$TMP/absent.sock" '^X' >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] || fail "no server: exit status"
+grep -q "start 'nslock serve'.*or give --config FILE" "$TMP/err" || fail "no server: $(cat "$TMP/err")"
+start_server
+out=$("$NSLOCK" resolve -N BETA -r -n -o DATABASE,RULE '^MyGlobal(15)' | paste -sd ';' -)
+[ "$out" = 'ALPHADB map;BETADB namespace' ] || fail "the server's configuration: '$out'"
+out=$("$NSLOCK" resolve -N BETA -r -n -o MAPPING '^MyGlobal(15)' | head -n 1)
+line=$(grep -n 'MyGlobal(15):' "$CONFIG" | cut -d: -f1)
+case $out in
+'MyGlobal(15)\x20('"$CONFIG:$line)") ;;
+*) fail "the server's file in MAPPING: '$out'" ;;
+esac
+out=$("$NSLOCK" resolve -r -n -o NAMESPACE,DATABASE 'x')
+[ "$out" = 'USER USERDB' ] || fail "the server's default namespace: '$out'"
+# --socket names the server to ask.
+(unset NSLOCK_SOCKET; "$NSLOCK" resolve --socket "$TMP/nslock.sock" -N ALPHA -r -n -o DATABASE '^Y') >"$TMP/out" ||
+    fail "--socket"
+[ "$(cat "$TMP/out")" = ALPHADB ] || fail "--socket: $(cat "$TMP/out")"
+# A server on the embedded default answers with it.
+NSLOCK_SOCKET=$TMP/default.sock "$NSLOCK" serve -d "$TMP/state-default" 2>"$TMP/default.log" &
+server_pid="$server_pid $!"
+default_up() { [ -S "$TMP/default.sock" ]; }
+poll "the default server" default_up
+out=$("$NSLOCK" resolve --socket "$TMP/default.sock" -r -n -o DATABASE,DIRECTORY '^a(1)')
+[ "$out" = 'USER ./data/user' ] || fail "embedded default served: '$out'"
 exit 0

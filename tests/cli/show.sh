@@ -1,6 +1,6 @@
 #!/bin/sh
 # nslock show against a live server in a known state: two sessions, one
-# holding ^MyGlobal(15) from BETA (entries in ALPHADB and BETADB, SPEC 4)
+# holding ^MyGlobal(15) from BETA (entries in ALPHADB and BETADB, docs/CONFIG.md)
 # and x(1) shared, the other waiting for ^MyGlobal(15) from ALPHA. Checks
 # the -J output field by field, the table, -r/-n/-o, the filters.
 NSLOCK=$1
@@ -91,7 +91,7 @@ cat >"$TMP/show.expected" <<EXPECTED
 EXPECTED
 diff -u "$TMP/show.expected" "$TMP/show.masked" >&2 || fail "show -J differs from the expected table"
 
-# The default table: the SPEC 7 header, one line per row.
+# The default table: the docs/PROTOCOL.md header, one line per row.
 "$NSLOCK" show >"$TMP/show.txt" || fail "show failed"
 [ "$(sed -n 1p "$TMP/show.txt" | tr -s ' ' | sed 's/^ //; s/ $//')" = \
   "DATABASE DIRECTORY OWNER PID CLIENT MODE NAME NAMESPACE SINCE TOKEN BLOCKERS" ] \

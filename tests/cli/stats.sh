@@ -38,4 +38,25 @@ expect_status 2 "$NSLOCK" stats --bogus 2>/dev/null
 expect_status 2 "$NSLOCK" stats extra 2>/dev/null
 expect_status 2 "$NSLOCK" stats --socket "$TMP/absent.sock" 2>/dev/null
 expect_status 0 "$NSLOCK" stats --help >/dev/null
+
+# One discovery rule: --socket, else $NSLOCK_SOCKET, else server.socket of
+# --config, else the default.
+(unset NSLOCK_SOCKET; "$NSLOCK" stats --config "$CONFIG") >"$TMP/cfg.txt" ||
+    fail "stats --config did not reach the server of server.socket"
+grep -q '^entries  *1$' "$TMP/cfg.txt" || fail "stats --config: $(cat "$TMP/cfg.txt")"
+(unset NSLOCK_SOCKET; "$NSLOCK" stats -c "$CONFIG" -J) >/dev/null || fail "stats -c"
+expect_status 2 "$NSLOCK" stats -c "$CONFIG" --socket "$TMP/absent.sock" 2>/dev/null
+(NSLOCK_SOCKET=$TMP/absent.sock; export NSLOCK_SOCKET; expect_status 2 "$NSLOCK" stats -c "$CONFIG" 2>/dev/null) || exit 1
+expect_status 2 "$NSLOCK" stats -c "$TMP/no-such.yaml" 2>"$TMP/err"
+grep -q 'no-such.yaml' "$TMP/err" || fail "unreadable --config: $(cat "$TMP/err")"
+"$NSLOCK" stats --help | grep -q 'server.socket of --config' || fail "--help: the discovery rule"
+
+# No server: what to do, in words.
+"$NSLOCK" stats --socket "$TMP/absent.sock" 2>"$TMP/err"
+grep -q "^nslock: stats: no server answers at $TMP/absent.sock" "$TMP/err" || fail "no server: $(cat "$TMP/err")"
+! grep -q 'IO: ' "$TMP/err" || fail "a wire code in: $(cat "$TMP/err")"
+
+# nslock --help lists --version, which answers.
+"$NSLOCK" --help | grep -q -- '--version' || fail "--version not in nslock --help"
+"$NSLOCK" --version | grep -q '^nslock [0-9]' || fail "--version"
 exit 0

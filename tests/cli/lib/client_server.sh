@@ -1,6 +1,6 @@
 # Sourced by the CLI tests that need a live server (show, lock, stats, shell,
 # remove). Needs NSLOCK (the binary). Gives a temporary directory TMP, a
-# configuration (the three namespaces of SPEC 2) with its socket in TMP,
+# configuration (the three namespaces of docs/CONFIG.md) with its socket in TMP,
 # NSLOCK_SOCKET exported, and helpers. Everything started here is stopped
 # and TMP removed when the script exits, passing or failing.
 
