@@ -9,6 +9,7 @@
 
 struct nsl_table {
     struct libscols_table *tb;
+    bool json, noheadings;
     size_t nsel;
     size_t sel[64];                  /* selected columns, in output order */
 };
@@ -22,6 +23,8 @@ bool nsl_table_option(nsl_table_opts *o, int opt, const char *arg)
     case 'r': o->raw = true; return true;
     case 'n': o->noheadings = true; return true;
     case 'o': o->output = arg; return true;
+    case 'u': o->notruncate = true; return true;
+    case NSL_TABLE_OPT_OUTPUT_ALL: o->output_all = true; return true;
     default: return false;
     }
 }
@@ -106,11 +109,16 @@ nsl_table *nsl_table_new(const char *cmd, const char *json_name,
         fprintf(stderr, "nslock: %s: out of memory\n", cmd);
         return NULL;
     }
-    if (o->output ? !select_columns(t, cmd, cols, ncols, o->output)
-                  : !select_default(t, cols, ncols)) {
+    if (o->output_all) {
+        for (size_t i = 0; i < ncols && t->nsel < MAX_SELECTED; i++)
+            t->sel[t->nsel++] = i;
+    } else if (o->output ? !select_columns(t, cmd, cols, ncols, o->output)
+                         : !select_default(t, cols, ncols)) {
         free(t);
         return NULL;
     }
+    t->json = o->json;
+    t->noheadings = o->noheadings;
     t->tb = scols_new_table();
     if (t->tb == NULL)
         goto nomem;
@@ -121,8 +129,8 @@ nsl_table *nsl_table_new(const char *cmd, const char *json_name,
     for (size_t k = 0; k < t->nsel; k++) {
         const nsl_table_column *c = &cols[t->sel[k]];
         int flags = (c->flags & NSL_COL_RIGHT ? SCOLS_FL_RIGHT : 0)
-                  | (c->flags & NSL_COL_WRAP ? SCOLS_FL_WRAP : 0)
-                  | (c->flags & NSL_COL_TRUNC ? SCOLS_FL_TRUNC : 0);
+                  | (c->flags & NSL_COL_WRAP && !o->notruncate ? SCOLS_FL_WRAP : 0)
+                  | (c->flags & NSL_COL_TRUNC && !o->notruncate ? SCOLS_FL_TRUNC : 0);
         struct libscols_column *cl = scols_table_new_column(t->tb, c->name, c->whint, flags);
         if (cl == NULL)
             goto nomem;
@@ -149,8 +157,25 @@ bool nsl_table_add_row(nsl_table *t, const char *const *cells)
     return true;
 }
 
+size_t nsl_table_selected(const nsl_table *t, const size_t **sel)
+{
+    *sel = t->sel;
+    return t->nsel;
+}
+
 bool nsl_table_print(nsl_table *t)
 {
+    /* libsmartcols 2.38 prints nothing at all for a table without lines */
+    if (scols_table_get_nlines(t->tb) == 0 && !t->json) {
+        if (!t->noheadings) {
+            for (size_t k = 0; k < t->nsel; k++) {
+                struct libscols_column *cl = scols_table_get_column(t->tb, k);
+                fputs(scols_cell_get_data(scols_column_get_header(cl)), stdout);
+                putchar(k + 1 < t->nsel ? ' ' : '\n');
+            }
+        }
+        return fflush(stdout) == 0 && !ferror(stdout);
+    }
     if (scols_print_table(t->tb) != 0)
         return false;
     return fflush(stdout) == 0 && !ferror(stdout);
@@ -162,4 +187,25 @@ void nsl_table_free(nsl_table *t)
         return;
     scols_unref_table(t->tb);
     free(t);
+}
+
+bool nsl_table_list_columns(const char *cmd, const nsl_table_column *cols, size_t ncols,
+                            const nsl_table_opts *o)
+{
+    static const nsl_table_column list[] = {
+        {"NAME", 10, 0, "the column's name, for -o and --sort"},
+        {"DESCRIPTION", 0.7, 0, "what it shows"},
+    };
+    nsl_table_opts lo = {.json = o->json, .raw = o->raw, .noheadings = o->noheadings};
+    nsl_table *t = nsl_table_new(cmd, "columns", list, 2, &lo);
+    if (t == NULL)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < ncols && ok; i++) {
+        const char *cells[2] = {cols[i].name, cols[i].help};
+        ok = nsl_table_add_row(t, cells);
+    }
+    ok = ok && nsl_table_print(t);
+    nsl_table_free(t);
+    return ok;
 }

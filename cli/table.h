@@ -31,8 +31,17 @@ typedef struct nsl_table_column {
 
 typedef struct nsl_table_opts {
     bool json, raw, noheadings;
+    bool notruncate;     /* -u: never cut a cell short */
+    bool output_all;     /* --output-all: every column, in declaration order */
     const char *output;  /* -o COLS as given; NULL: the default columns */
 } nsl_table_opts;
+
+/* The options a command adds to its getopt_long tables when it offers them
+ * (show does): -u/--notruncate and --output-all. */
+#define NSL_TABLE_OPT_OUTPUT_ALL 0x180
+#define NSL_TABLE_EXTRA_LONGOPTS                              \
+    {"notruncate", no_argument, NULL, 'u'},                   \
+    {"output-all", no_argument, NULL, NSL_TABLE_OPT_OUTPUT_ALL}
 
 /* For the subcommand's getopt_long tables. */
 #define NSL_TABLE_SHORTOPTS "Jrno:"
@@ -62,8 +71,18 @@ nsl_table *nsl_table_new(const char *cmd, const char *json_name,
  * are used. False when out of memory. */
 bool nsl_table_add_row(nsl_table *t, const char *const *cells);
 
-/* Prints to stdout; false on an output error. */
+/* The columns the table shows, as indexes into its cols, in output order;
+ * returns how many. */
+size_t nsl_table_selected(const nsl_table *t, const size_t **sel);
+
+/* Prints to stdout (an empty table still has its header line, unless -n or
+ * -J); false on an output error. */
 bool nsl_table_print(nsl_table *t);
 void nsl_table_free(nsl_table *t);
+
+/* -H/--list-columns: each column's name and description, as a table
+ * following o's -J/-r/-n. False on an output error. */
+bool nsl_table_list_columns(const char *cmd, const nsl_table_column *cols, size_t ncols,
+                            const nsl_table_opts *o);
 
 #endif

@@ -901,12 +901,38 @@ static int fill_entry(void *row, char **f)
     return 0;
 }
 
-static int send_show(nslock *c, const nslock_show_filter *f, double *deadline,
-                     nslock_error *err)
+static int send_show_rest(nslock *c, const nslock_show_filter *f, double *deadline,
+                          nslock_error *err);
+
+/* SHOW, its json and columns=, sort= and waiters words, then the filters. */
+static int send_show_more(nslock *c, const nslock_show_filter *f, const nslock_show_more *m,
+                          bool json, double *deadline, nslock_error *err)
 {
     if (usable(c, err) < 0)
         return -1;
-    nsl_client_req_str(c, "SHOW");
+    if (m && ((m->columns && nsl_client_check_word("columns", m->columns, err) < 0)
+              || (m->sort && nsl_client_check_word("sort", m->sort, err) < 0)))
+        return -1;
+    nsl_client_req_str(c, json ? "SHOW json" : "SHOW");
+    if (json && m && m->columns)
+        nsl_client_req_fmt(c, " columns=%s", m->columns);
+    if (m && m->sort)
+        nsl_client_req_fmt(c, " sort=%s", m->sort);
+    if (m && m->waiters_only)
+        nsl_client_req_str(c, " waiters");
+    return send_show_rest(c, f, deadline, err);
+}
+
+static int send_show(nslock *c, const nslock_show_filter *f, double *deadline,
+                     nslock_error *err)
+{
+    return send_show_more(c, f, NULL, false, deadline, err);
+}
+
+/* The filters of SHOW after its first words, and the sending. */
+static int send_show_rest(nslock *c, const nslock_show_filter *f, double *deadline,
+                          nslock_error *err)
+{
     if (f) {
         if ((f->database && nsl_client_check_word("database", f->database, err) < 0)
             || (f->namespace_name && nsl_client_check_word("namespace", f->namespace_name, err) < 0))
@@ -944,16 +970,48 @@ static int read_show_rows(nslock *c, double deadline, nslock_entry **rows, size_
                      err);
 }
 
-static int do_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
-                   size_t *count, nslock_error *err)
+static int do_show_json(nslock *c, const nslock_show_filter *filter,
+                        const nslock_show_more *more,
+                        int (*write)(void *arg, const char *text, size_t len), void *arg,
+                        nslock_error *err)
+{
+    double deadline;
+    size_t n;
+    if (send_show_more(c, filter, more, true, &deadline, err) < 0
+        || read_data_header(c, deadline, &n, err) < 0)
+        return -1;
+    bool refused = false;
+    for (size_t i = 0; i < n; i++) {
+        char *line;
+        size_t len;
+        if (nsl_client_read_line(c, nsl_client_deadline(c, 0), &line, &len, err) < 0)
+            return -1;
+        line[len] = '\n';         /* the reader's buffer holds the line and its newline */
+        if (!refused && write(arg, line, len + 1) != 0)
+            refused = true;        /* the rest is read all the same: the answer must end */
+        line[len] = '\0';
+    }
+    if (refused)
+        return nsl_client_fail(err, NSLOCK_E_IO, "the JSON of SHOW could not be written");
+    nsl_client_ok(err);
+    return 0;
+}
+
+static int do_show_ex(nslock *c, const nslock_show_filter *filter, const nslock_show_more *more,
+                      nslock_entry **rows, size_t *count, nslock_error *err)
 {
     double deadline;
     *rows = NULL;
     *count = 0;
-    if (send_show(c, filter, &deadline, err) < 0)
+    if (send_show_more(c, filter, more, false, &deadline, err) < 0)
         return -1;
-    return read_rows(c, deadline, 11, sizeof(nslock_entry), fill_entry, (void **)rows, count,
-                     err);
+    return read_show_rows(c, deadline, rows, count, err);
+}
+
+static int do_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
+                   size_t *count, nslock_error *err)
+{
+    return do_show_ex(c, filter, NULL, rows, count, err);
 }
 
 static int do_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
@@ -1191,6 +1249,25 @@ int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows
                 size_t *count, nslock_error *err)
 {
     API_CALL(c, err, do_show(c, filter, rows, count, &e_));
+}
+
+int nslock_show_ex(nslock *c, const nslock_show_filter *filter, const nslock_show_more *more,
+                   nslock_entry **rows, size_t *count, nslock_error *err)
+{
+    API_CALL(c, err, do_show_ex(c, filter, more, rows, count, &e_));
+}
+
+int nslock_show_json(nslock *c, const nslock_show_filter *filter, const nslock_show_more *more,
+                     int (*write)(void *arg, const char *text, size_t len), void *arg,
+                     nslock_error *err)
+{
+    /* not sent again: the lines already written cannot be taken back */
+    if (c == NULL)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)");
+    pthread_mutex_lock(&c->mu);
+    int rc = do_show_json(c, filter, more, write, arg, err);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,

@@ -268,6 +268,20 @@ typedef struct nslock_show_filter {
     int no_waiters;
 } nslock_show_filter;
 
+/* What else SHOW may be asked (a struct of its own: nslock_show_filter
+ * keeps its layout for programs and bindings built against it). */
+typedef struct nslock_show_more {
+    int waiters_only;            /* only waiting requests */
+    const char *sort;            /* a column (docs/PROTOCOL.md, SHOW sort=); NULL: table order */
+    const char *columns;         /* nslock_show_json: the keys of each row, comma-separated
+                                    ("name,owner"); NULL: all */
+} nslock_show_more;
+
+/* nslock_show with more; more may be NULL. */
+NSLOCK_API int nslock_show_ex(nslock *c, const nslock_show_filter *filter,
+                              const nslock_show_more *more, nslock_entry **rows, size_t *count,
+                              nslock_error *err);
+
 /* The whole (filtered) table at once. filter may be NULL. */
 NSLOCK_API int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_entry **rows,
                            size_t *count, nslock_error *err);
@@ -280,6 +294,15 @@ NSLOCK_API int nslock_show(nslock *c, const nslock_show_filter *filter, nslock_e
 NSLOCK_API int nslock_show_begin(nslock *c, const nslock_show_filter *filter, size_t *count,
                                  nslock_error *err);
 NSLOCK_API int nslock_show_next(nslock *c, nslock_entry *row, nslock_error *err);
+
+/* SHOW ... json: the table as the server's JSON document (docs/PROTOCOL.md),
+ * handed to write() a line at a time as it arrives, '\n' included; more
+ * may be NULL. When write returns nonzero the rest is read and dropped,
+ * and the call fails with NSLOCK_E_IO. */
+NSLOCK_API int nslock_show_json(nslock *c, const nslock_show_filter *filter,
+                                const nslock_show_more *more,
+                                int (*write)(void *arg, const char *text, size_t len), void *arg,
+                                nslock_error *err);
 
 typedef struct nslock_stats {
     uint64_t entries, max_entries, sessions, waiters, grants, escalations, deadlocks,
