@@ -22,6 +22,18 @@
  * latencies are those of a whole pair (or round trip), from the send of its
  * first request to the receipt of its last response.
  *
+ * -p line speaks to the floors of bench/compare-cpu (bench/echo_epoll,
+ * bench/echo_uring), which answer every line with OK: the requests are
+ * nslock's, byte for byte, the answers the shortest there is.
+ *
+ * --server-pid PID reads the server's CPU time (utime + stime of
+ * /proc/PID/stat, all its threads) at the start and the end of the measured
+ * window and reports it per request served (a pair is two requests).
+ * --idle N opens N more connections before the load, each made a session
+ * by one round trip (HELLO, PING) and then left idle, and reports the
+ * server's RSS (/proc/PID/status) before and after: the memory of an idle
+ * session.
+ *
  * Redis keys carry a tag drawn at each start (k:TAG:c:i): a run never meets
  * the keys a run before it left behind (a pair cut off by the end of a timed
  * run leaves its key until PX expires, and SET NX would answer $-1).
@@ -112,7 +124,7 @@ static double hist_percentile(const histogram *h, double p)
 /* ---- options --------------------------------------------------------- */
 
 typedef enum mode { MODE_PAIRS, MODE_PING, MODE_FLOOR, MODE_GRANT, MODE_FIRST } mode;
-typedef enum proto { PROTO_NSLOCK, PROTO_REDIS, PROTO_ECHO } proto;
+typedef enum proto { PROTO_NSLOCK, PROTO_REDIS, PROTO_ECHO, PROTO_LINE } proto;
 
 typedef struct options {
     const char *socket;
@@ -124,6 +136,8 @@ typedef struct options {
     double warmup;
     uint64_t count;     /* units per connection (0: run for `seconds`) */
     int echo_cpu;       /* floor: pin the echo process there (-1: no) */
+    int server_pid;     /* whose CPU time and RSS to read (0: none) */
+    int idle;           /* idle sessions opened before the load */
     char tag[16];       /* Redis: this run's key tag */
 } options;
 
@@ -131,7 +145,7 @@ static void usage(FILE *out)
 {
     fputs("Usage: bench_server_load [-s SOCKET] [-m pairs|ping|floor|grant|first] [-p nslock|redis]\n"
           "                         [-c CONNS] [-d DEPTH] [-t SECONDS] [-w WARMUP] [-n COUNT]\n"
-          "                         [--echo-cpu CPU] [--quick]\n"
+          "                         [--echo-cpu CPU] [--server-pid PID] [--idle N] [--quick]\n"
           "  -s SOCKET   the server's Unix socket (not for -m floor); without -s and\n"
           "              -m, only the floor is measured\n"
           "  -m MODE     pairs (default): lock+unlock pairs; ping: PING round trips;\n"
@@ -139,7 +153,8 @@ static void usage(FILE *out)
           "              grant: latency from a release to the waiter's grant;\n"
           "              first: all -c connections take their first lock at once,\n"
           "              with the server's registry fsyncs (STATS registry_syncs)\n"
-          "  -p PROTO    nslock (default) or redis (SET NX PX + DEL, PING)\n"
+          "  -p PROTO    nslock (default), redis (SET NX PX + DEL, PING) or line\n"
+          "              (nslock's requests, any answer line OK: bench/echo_*)\n"
           "  -c CONNS    connections, all driven by this thread (default 1)\n"
           "  -d DEPTH    requests in flight per connection (default 1)\n"
           "  -t SECONDS  measured duration (default 5)\n"
@@ -147,6 +162,9 @@ static void usage(FILE *out)
           "  -n COUNT    instead of -t: pairs/round trips per connection; for grant,\n"
           "              the number of hand-overs (default 10000)\n"
           "  --echo-cpu  floor: the CPU the echo process is pinned to\n"
+          "  --server-pid PID  report the server's CPU time per request (/proc/PID/stat)\n"
+          "  --idle N    first open N idle sessions (one round trip each) and report\n"
+          "              the server's RSS before and after (needs --server-pid)\n"
           "  --quick     -t 1 -w 0.2\n",
           out);
 }
@@ -208,6 +226,8 @@ static void parse_options(int argc, char **argv, options *o)
                 o->proto = PROTO_NSLOCK;
             else if (!strcmp(v, "redis"))
                 o->proto = PROTO_REDIS;
+            else if (!strcmp(v, "line"))
+                o->proto = PROTO_LINE;
             else {
                 fprintf(stderr, "bench_server_load: -p: unknown protocol '%s'\n", v);
                 exit(2);
@@ -224,6 +244,10 @@ static void parse_options(int argc, char **argv, options *o)
             o->count = (uint64_t)parse_number(a, v, 1);
         else if (!strcmp(a, "--echo-cpu"))
             o->echo_cpu = (int)parse_number(a, v, 0);
+        else if (!strcmp(a, "--server-pid"))
+            o->server_pid = (int)parse_number(a, v, 1);
+        else if (!strcmp(a, "--idle"))
+            o->idle = (int)parse_number(a, v, 0);
         else {
             fprintf(stderr, "bench_server_load: unknown option '%s'\n", a);
             usage(stderr);
@@ -248,6 +272,15 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (o->mode == MODE_FIRST)
         o->count = 1;       /* a session's first lock happens once */
+    if (o->idle && !o->server_pid) {
+        fputs("bench_server_load: --idle needs --server-pid (it reports the server's RSS)\n",
+              stderr);
+        exit(2);
+    }
+    if (o->server_pid && (o->mode == MODE_FLOOR || o->mode == MODE_GRANT)) {
+        fputs("bench_server_load: --server-pid is for -m pairs, ping and first\n", stderr);
+        exit(2);
+    }
     /* the Redis key tag: time and pid, so that two runs never share keys */
     uint64_t seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid() * 2654435761u;
     struct timespec ts;
@@ -403,6 +436,92 @@ static void conn_open(conn *c, int index, int fd, const options *o)
     }
 }
 
+/* ---- the server's CPU time and memory (/proc) ------------------------ */
+
+/* utime + stime of process pid, all its threads, in seconds. */
+static double server_cpu_seconds(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "bench_server_load: --server-pid: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* the fields after the command name, which is in parentheses and may
+     * hold spaces: state is field 3, utime 14, stime 15 */
+    char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &utime, &stime) != 2) {
+        fprintf(stderr, "bench_server_load: --server-pid: cannot parse %s\n", path);
+        exit(1);
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* VmRSS of process pid, in KiB. */
+static long server_rss_kb(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "bench_server_load: --server-pid: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+/* --idle: opens o->idle connections, each made a session by one round trip
+ * and left open (their descriptors are left to the exit); the RSS growth it
+ * caused goes to `extra` for the RESULT line. */
+static void open_idle_sessions(const options *o, char *extra, size_t cap)
+{
+    static const char *hello[] = {"HELLO name=idle\n", "*1\r\n$4\r\nPING\r\n", "", "PING\n"};
+    static const char *answer[] = {"OK nslock", "+PONG", "", "OK"};
+    long before = server_rss_kb(o->server_pid);
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < o->idle; i++) {
+        int fd = connect_unix(o->socket);
+        const char *req = hello[o->proto];
+        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+            die_errno("write (idle session)");
+        char buf[512];
+        size_t len = 0;
+        while (!memchr(buf, '\n', len)) {
+            ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+            if (n <= 0) {
+                fprintf(stderr, "bench_server_load: idle session %d: %s\n", i,
+                        n == 0 ? "closed by the server" : strerror(errno));
+                exit(1);
+            }
+            len += (size_t)n;
+            if (len == sizeof buf - 1)
+                break;
+        }
+        if (strncmp(buf, answer[o->proto], strlen(answer[o->proto]))) {
+            fprintf(stderr, "bench_server_load: idle session %d: expected '%s...', got '%.*s'\n",
+                    i, answer[o->proto], (int)len, buf);
+            exit(1);
+        }
+    }
+    long after = server_rss_kb(o->server_pid);
+    double per = o->idle ? (double)(after - before) * 1024.0 / o->idle : 0;
+    printf("%d idle sessions opened in %.2f s: server RSS %ld -> %ld KiB, %.0f bytes each\n",
+           o->idle, (double)(now_ns() - t0) / 1e9, before, after, per);
+    snprintf(extra, cap, " idle=%d rss_before_kb=%ld rss_after_kb=%ld idle_bytes=%.0f", o->idle,
+             before, after, per);
+}
+
 /* ---- the load loop (pairs, ping, floor) ------------------------------ */
 
 static int requests_per_unit(const options *o)
@@ -425,7 +544,7 @@ static void queue_request(conn *c, const options *o, uint64_t k)
     } else {
         uint64_t unit = k / 2;
         bool lock = k % 2 == 0;
-        if (o->proto == PROTO_NSLOCK) {
+        if (o->proto != PROTO_REDIS) {
             n = snprintf(buf, sizeof buf, "LOCK %c^k(%d,%" PRIu64 ")\n", lock ? '+' : '-',
                          c->index, unit);
         } else {
@@ -449,7 +568,9 @@ static void check_response(const conn *c, const options *o, uint64_t k, const ch
 {
     const char *want;
     bool exact = true;
-    if (o->mode == MODE_FIRST) {
+    if (o->proto == PROTO_LINE)
+        want = "OK";
+    else if (o->mode == MODE_FIRST) {
         want = "OK 1 ";
         exact = false;
     } else if (o->mode != MODE_PAIRS)
@@ -528,7 +649,7 @@ static void conn_fill(conn *c, const options *o, uint64_t t, uint64_t max_reques
 static void report(const options *o, const char *what, double seconds, const run_state *st,
                    const char *extra)
 {
-    static const char *protos[] = {"nslock", "redis", "echo"};
+    static const char *protos[] = {"nslock", "redis", "echo", "line"};
     static const char *modes[] = {"pairs", "ping", "floor", "grant", "first"};
     double rate = (double)st->units / seconds;
     double p50 = hist_percentile(&st->hist, 50) / 1e3, p99 = hist_percentile(&st->hist, 99) / 1e3,
@@ -563,7 +684,7 @@ static long long stats_value(conn *c, const char *key)
 
 /* stats: for -m first, a connection of its own to read registry_syncs on
  * before and after (NULL otherwise). */
-static void run_load(const options *o, conn *conns, conn *stats)
+static void run_load(const options *o, conn *conns, conn *stats, const char *extra_in)
 {
     int n = o->conns;
     if (n < 1 || n > 4096)   /* parse_options keeps it there; this tells the compiler */
@@ -589,20 +710,24 @@ static void run_load(const options *o, conn *conns, conn *stats)
         exit(1);
     }
     uint64_t t_written = 0;   /* -m first: when every request was written */
+    double cpu_start = 0, cpu_end = 0;   /* --server-pid: its CPU time over the window */
     if (o->count) {
         st->measuring = true;
         t = t_start = now_ns();
+        cpu_start = o->server_pid ? server_cpu_seconds(o->server_pid) : 0;
     }
     for (;;) {
         t = now_ns();
         if (!st->measuring && !draining && t >= warm_end) {
             st->measuring = true;
             t_start = t;
+            cpu_start = o->server_pid ? server_cpu_seconds(o->server_pid) : 0;
         }
         if (!o->count && !draining && t >= stop) {
             draining = true;
             st->measuring = false;
             t_end = t;
+            cpu_end = o->server_pid ? server_cpu_seconds(o->server_pid) : 0;
         }
         bool idle = true;
         for (int i = 0; i < n; i++) {
@@ -624,6 +749,7 @@ static void run_load(const options *o, conn *conns, conn *stats)
             if (o->count) {
                 t_end = now_ns();
                 st->measuring = false;
+                cpu_end = o->server_pid ? server_cpu_seconds(o->server_pid) : 0;
             }
             break;
         }
@@ -641,7 +767,18 @@ static void run_load(const options *o, conn *conns, conn *stats)
             if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
                 conn_read(&conns[i], o, st, false);
     }
-    char extra[128] = "";
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s", extra_in);
+    if (o->server_pid) {
+        double cpu = cpu_end - cpu_start, secs = (double)(t_end - t_start) / 1e9;
+        uint64_t requests = st->units * per;
+        double us = requests ? cpu * 1e6 / (double)requests : 0;
+        printf("server %d: %.2f s of CPU in %.2f s (%.0f %%), %.2f us per request\n",
+               o->server_pid, cpu, secs, secs > 0 ? 100 * cpu / secs : 0, us);
+        size_t used = strlen(extra);
+        snprintf(extra + used, sizeof extra - used, " server_cpu_s=%.2f cpu_us_per_req=%.3f",
+                 cpu, us);
+    }
     if (stats) {
         long long syncs = stats_value(stats, "registry_syncs") - syncs_before;
         printf("nslock %d sessions taking their first lock at once: %lld registry fsync%s "
@@ -649,7 +786,8 @@ static void run_load(const options *o, conn *conns, conn *stats)
                "every answer after %.2f ms\n", n, syncs, syncs == 1 ? "" : "s", syncs_before,
                syncs_before + syncs, (double)(t_written - t_start) / 1e6,
                (double)(t_end - t_start) / 1e6);
-        snprintf(extra, sizeof extra, " syncs=%lld written_ms=%.3f", syncs,
+        size_t used = strlen(extra);
+        snprintf(extra + used, sizeof extra - used, " syncs=%lld written_ms=%.3f", syncs,
                  (double)(t_written - t_start) / 1e6);
     }
     report(o, o->mode == MODE_PAIRS ? "lock+unlock pairs" : o->mode == MODE_FIRST
@@ -755,13 +893,14 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
     int n = o.mode == MODE_GRANT ? 2 : o.conns;
+    int fds_needed = n + o.idle + 1;
     /* 1,000 connections need more descriptors than a default soft limit of
      * 1024 leaves: raise it as far as the hard limit allows */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur < (rlim_t)n + 64) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)n + 64
-                          ? (rlim_t)n + 64 : rl.rlim_max;
+        rl.rlim_cur < (rlim_t)fds_needed + 64) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (rlim_t)fds_needed + 64
+                          ? (rlim_t)fds_needed + 64 : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     /* -m first: one more connection, the last, reads STATS */
@@ -773,10 +912,13 @@ int main(int argc, char **argv)
         int fd = o.mode == MODE_FLOOR ? start_echo(o.echo_cpu) : connect_unix(o.socket);
         conn_open(&conns[i], i, fd, &o);
     }
+    char idle_extra[160] = "";
+    if (o.idle)
+        open_idle_sessions(&o, idle_extra, sizeof idle_extra);
     if (o.mode == MODE_GRANT)
         run_grant(&o, &conns[0], &conns[1]);
     else
-        run_load(&o, conns, o.mode == MODE_FIRST ? &conns[n] : NULL);
+        run_load(&o, conns, o.mode == MODE_FIRST ? &conns[n] : NULL, idle_extra);
     for (int i = 0; i < total; i++) {
         close(conns[i].fd);   /* an echo process sees EOF and exits */
         free(conns[i].out);
