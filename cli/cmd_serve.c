@@ -91,15 +91,6 @@ int nsl_cmd_serve(int argc, char **argv)
     nsl_cli_resolver cr;
     if (!nsl_cli_resolver_open(&cr, "serve", config))
         return NSL_EXIT_USAGE;
-    if (cr.cfg->ha_zookeeper) {
-        /* Serving alone while the file asks for a cluster would let two
-         * servers grant the same lock: refuse rather than ignore it. */
-        fprintf(stderr, "nslock serve: %s:%d: ha: serving as part of a ZooKeeper cluster is "
-                "not in this version; remove the ha section to serve alone\n",
-                cr.cfg->file, cr.cfg->ha_pos.line);
-        nsl_cli_resolver_close(&cr);
-        return NSL_EXIT_USAGE;
-    }
     opt.config_text = cr.text;   /* answered to CONFIG: resolve and map show what is served */
     opt.config_len = cr.text_len;
     int status = nsl_server_run(cr.res, &opt);

@@ -208,6 +208,7 @@ static void read_election(nsl_coord *c);
 static void open_session(nsl_coord *c);
 
 static void on_tick(uv_timer_t *t);
+static void list_finish(list_state *l);
 
 static void heard(nsl_coord *c)
 {
@@ -303,6 +304,9 @@ static void drain(uv_async_t *h)
             }
         } else if (o->done) {
             o->done(o->arg, false);
+        } else if (o->list) {
+            o->list->ok = false;
+            list_finish(o->list);
         }
         free_op(o);
     }
@@ -588,17 +592,23 @@ void nsl_coord_registry_put(nsl_coord *c, uint32_t id, const char *hash,
 static void on_registry_deleted(nsl_coord *c, op *o)
 {
     (void)c;
-    (void)o;   /* ZNONODE: already gone */
+    if (o->done)   /* ZNONODE: already gone */
+        o->done(o->arg, o->rc == ZOK || o->rc == ZNONODE), o->done = NULL;
 }
 
-void nsl_coord_registry_del(nsl_coord *c, uint32_t id)
+void nsl_coord_registry_del(nsl_coord *c, uint32_t id, void (*done)(void *arg, bool ok),
+                            void *arg)
 {
     op *o = new_op(c, on_registry_deleted);
+    o->done = done, o->arg = arg;
     char p[PATH_MAX_BYTES], child[64];
     snprintf(child, sizeof child, "registry/%" PRIu32, id);
     path_of(c, p, child);
-    if (!c->zh || zoo_adelete(c->zh, p, -1, void_done, o) != ZOK)
+    if (!c->zh || zoo_adelete(c->zh, p, -1, void_done, o) != ZOK) {
+        if (done)
+            done(arg, false);
         free_op(o);
+    }
 }
 
 static void list_finish(list_state *l)
@@ -725,6 +735,11 @@ uint64_t nsl_coord_tokens_base(const nsl_coord *c)
 }
 
 /* ---- life ------------------------------------------------------------------------ */
+
+void nsl_coord_resign(nsl_coord *c, const char *why)
+{
+    restart_session(c, why);
+}
 
 nsl_coord_role nsl_coord_role_now(const nsl_coord *c)
 {

@@ -61,6 +61,10 @@ int nsl_coord_start(uv_loop_t *loop, const nsl_coord_config *cfg,
 /* Leaves the election (deleting this server's znode) and closes. */
 void nsl_coord_stop(nsl_coord *c);
 
+/* Gives up leading (step_down follows) and rejoins the election with a
+ * fresh ZooKeeper session: for a leader that cannot do its part. */
+void nsl_coord_resign(nsl_coord *c, const char *why);
+
 nsl_coord_role nsl_coord_role_now(const nsl_coord *c);
 uint64_t nsl_coord_epoch(const nsl_coord *c);      /* 0 unless leading */
 const char *nsl_coord_leader(const nsl_coord *c);  /* the leader's address, or NULL */
@@ -86,7 +90,9 @@ void nsl_coord_reserve(nsl_coord *c, void (*done)(void *arg, bool ok), void *arg
  * machine). list reads all of it: for each entry fn(arg, id, secret_hash). */
 void nsl_coord_registry_put(nsl_coord *c, uint32_t id, const char *secret_hash_hex,
                             void (*done)(void *arg, bool ok), void *arg);
-void nsl_coord_registry_del(nsl_coord *c, uint32_t id);
+/* done (may be NULL) is told once ZooKeeper has removed it (or it was gone). */
+void nsl_coord_registry_del(nsl_coord *c, uint32_t id, void (*done)(void *arg, bool ok),
+                            void *arg);
 void nsl_coord_registry_list(nsl_coord *c,
                              void (*fn)(void *arg, uint32_t id, const char *secret_hash_hex),
                              void (*done)(void *arg, bool ok), void *arg);

@@ -270,6 +270,30 @@ static void req_config(request *rq)
     }
 }
 
+/* This server's place in an HA cluster: `OK role R epoch E leader ADDR
+ * zookeeper STATE`, with role alone (no ha section), leader, standby or
+ * electing (elected, reading the registry); leader "-" when not known. */
+static void req_cluster(request *rq)
+{
+    nsl_session *s = rq->s;
+    if (!no_more_words(rq))
+        return;
+    nsl_server *srv = s->srv;
+    const char *leader = srv->coord ? srv->ha_leader : srv->ha_advertise;
+    nsl_out_str(s, "OK role ");
+    nsl_out_str(s, nsl_ha_role(srv));
+    nsl_out_str(s, " epoch ");
+    nsl_out_u64(s, srv->coord && !srv->ha_serving ? 0 : srv->state.epoch);
+    nsl_out_str(s, " leader ");
+    if (leader[0])
+        nsl_out_clean(s, leader, strlen(leader));
+    else
+        nsl_out_char(s, '-');
+    nsl_out_str(s, " zookeeper ");
+    nsl_out_str(s, nsl_ha_zookeeper_state(srv));
+    nsl_out_char(s, '\n');
+}
+
 /* ---- session requests ------------------------------------------------------------ */
 
 static void out_hex(nsl_session *s, const uint8_t *bytes, size_t n)
@@ -342,6 +366,11 @@ static void req_hello(request *rq)
     }
     if (nsl_recovery_active(srv))
         nsl_out_str(s, " recovering 1");
+    if (srv->coord) {
+        /* how long a standby may take to follow this leader, should it go */
+        nsl_out_str(s, " takeover ");
+        nsl_out_u64(s, (srv->cfg->ha_session_timeout_ms + 999) / 1000);
+    }
     nsl_out_char(s, '\n');
 }
 
@@ -519,30 +548,58 @@ static bool parse_database(request *rq, const char *v, size_t vlen, int64_t *db)
     return true;
 }
 
+/* columns=a,b,c: the JSON keys of each row, in that order. */
+static bool parse_columns(request *rq, const char *v, size_t vlen, size_t col, nsl_show_query *q)
+{
+    q->ncolumns = 0;
+    for (size_t i = 0; i <= vlen;) {
+        size_t len = 0;
+        while (i + len < vlen && v[i + len] != ',')
+            len++;
+        int c = nsl_show_column_find(v + i, len);
+        if (c < 0 || q->ncolumns == NSL_SHOW_NCOLUMNS) {
+            nsl_out_errf(rq->s, NSL_SYNTAX, "column %zu: unknown column '%.*s' in columns=",
+                         col + i, (int)(len > 40 ? 40 : len), v + i);
+            return false;
+        }
+        q->columns[q->ncolumns++] = (uint8_t)c;
+        i += len + 1;
+    }
+    return true;
+}
+
 static void req_show(request *rq)
 {
     nsl_session *s = rq->s;
     nsl_server *srv = s->srv;
-    nsl_view_filter f;
-    nsl_view_filter_init(&f);
-    int64_t pid = -1;
+    nsl_show_query q;
+    nsl_show_query_init(&q);
+    nsl_view_filter *f = &q.filter;
     char *prefix = NULL;
     const char *w, *v;
     size_t wlen, col, klen, vlen;
     while (next_word(rq, &w, &wlen, &col)) {
         uint64_t n;
         if (word_is(w, wlen, "nowaiters")) {
-            f.no_waiters = true;
+            f->no_waiters = true;
+            continue;
+        }
+        if (word_is(w, wlen, "waiters")) {
+            q.waiters_only = true;
+            continue;
+        }
+        if (word_is(w, wlen, "json")) {
+            q.format = NSL_SHOW_JSON;
             continue;
         }
         if (!split_pair(w, wlen, &klen, &v, &vlen)) {
             nsl_out_errf(s, NSL_SYNTAX,
-                         "column %zu: expected database=, namespace=, owner=, pid=, name= or nowaiters",
-                         col);
+                         "column %zu: expected database=, namespace=, owner=, pid=, name=, "
+                         "sort=, columns=, nowaiters, waiters or json", col);
             goto out;
         }
         if (word_is(w, klen, "database")) {
-            if (!parse_database(rq, v, vlen, &f.database))
+            if (!parse_database(rq, v, vlen, &f->database))
                 goto out;
         } else if (word_is(w, klen, "namespace")) {
             char name[256];
@@ -552,19 +609,29 @@ static void req_show(request *rq)
                 nsl_out_errf(s, NSL_NAMESPACE, "unknown namespace '%s'", name);
                 goto out;
             }
-            f.namespace_id = ns->id;
+            f->namespace_id = ns->id;
         } else if (word_is(w, klen, "owner")) {
             if (!parse_u64(v, vlen, &n) || n == 0 || n > UINT32_MAX) {
                 nsl_out_errf(s, NSL_SYNTAX, "column %zu: owner must be a session id", col + klen + 1);
                 goto out;
             }
-            f.owner = (nsl_owner_id)n;
+            f->owner = (nsl_owner_id)n;
         } else if (word_is(w, klen, "pid")) {
             if (!parse_u64(v, vlen, &n) || n == 0 || n > INT32_MAX) {
                 nsl_out_errf(s, NSL_SYNTAX, "column %zu: pid must be a process id", col + klen + 1);
                 goto out;
             }
-            pid = (int64_t)n;
+            q.pid = (int64_t)n;
+        } else if (word_is(w, klen, "sort")) {
+            q.sort = nsl_show_column_find(v, vlen);
+            if (q.sort < 0) {
+                nsl_out_errf(s, NSL_SYNTAX, "column %zu: unknown column '%.*s' in sort=",
+                             col + klen + 1, (int)(vlen > 40 ? 40 : vlen), v);
+                goto out;
+            }
+        } else if (word_is(w, klen, "columns")) {
+            if (!parse_columns(rq, v, vlen, col + klen + 1, &q))
+                goto out;
         } else if (word_is(w, klen, "name")) {
             free(prefix);
             prefix = strndup(v, vlen);
@@ -572,14 +639,18 @@ static void req_show(request *rq)
                 nsl_out_err(s, NSL_NOMEM, NULL);
                 goto out;
             }
-            f.name_prefix = prefix;
+            f->name_prefix = prefix;
         } else {
             nsl_out_errf(s, NSL_SYNTAX, "column %zu: unknown filter '%.*s'", col,
                          (int)(klen > 40 ? 40 : klen), w);
             goto out;
         }
     }
-    nsl_show_start(s, &f, pid);
+    if (q.ncolumns && q.format != NSL_SHOW_JSON) {
+        nsl_out_err(s, NSL_SYNTAX, "columns= goes with json only (TSV rows have every field)");
+        goto out;
+    }
+    nsl_show_start(s, &q);
 out:
     free(prefix);
 }
@@ -1075,7 +1146,7 @@ static const command commands[] = {
     {"STATS", req_stats},     {"REMOVE", req_remove},       {"QUIT", req_quit},
     {"RECLAIM", req_reclaim},  {"RESUME", req_resume},
     {"CANCEL", req_cancel},    {"NAMESPACES", req_namespaces},
-    {"CONFIG", req_config},
+    {"CONFIG", req_config},    {"CLUSTER", req_cluster},
 };
 
 void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
@@ -1096,6 +1167,11 @@ void nsl_protocol_handle(nsl_session *s, const char *line, size_t len)
     if (!s->authenticated && !word_is(k, klen, "AUTH")) {
         nsl_out_err(s, NSL_PROTECT, "authenticate first: AUTH <token>");
         nsl_session_end(s, true);
+        return;
+    }
+    /* A standby serves no locks: clients go to the leader it names. */
+    if (!nsl_ha_allows(s->srv, k, klen)) {
+        nsl_ha_refuse(s);
         return;
     }
     /* A NUL would cut names short wherever they are shown as C strings. */

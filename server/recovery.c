@@ -24,6 +24,7 @@
 
 #include <nettle/memops.h>
 
+#include "server/coord.h"
 #include "server/server_internal.h"
 
 typedef struct awaited {
@@ -67,7 +68,7 @@ static void on_commit_check(uv_check_t *h);
 static void maybe_compact(nsl_server *srv)
 {
     nsl_state *st = &srv->state;
-    if (srv->recovery || st->registry_lines < 4096 || st->registry_lines < 4 * srv->registered_count)
+    if (srv->coord || srv->recovery || st->registry_lines < 4096 || st->registry_lines < 4 * srv->registered_count)
         return;
     nsl_registered *recs = malloc((srv->registered_count + 1) * sizeof *recs);
     if (!recs)
@@ -103,39 +104,49 @@ void nsl_recovery_register(nsl_session *s, const char *line, size_t len)
         uv_check_start(&srv->commit_check, on_commit_check);
 }
 
+/* A batch ZooKeeper has not confirmed yet (HA); the state directory's
+ * batches are written and run within one loop turn. */
+typedef struct nsl_reg_batch {
+    struct nsl_reg_batch *next;
+    nsl_server *srv;
+    nsl_session **list;
+    size_t count;
+    size_t pending;                  /* answers still to come */
+    bool ok;
+} nsl_reg_batch;
+
+/* Wherever a batch names old, it now names s (NULL: nobody). */
+static void replace_registering(nsl_server *srv, nsl_session *old, nsl_session *s)
+{
+    for (size_t i = 0; i < srv->registering_count; i++)
+        if (srv->registering[i] == old)
+            srv->registering[i] = s;
+    for (nsl_reg_batch *b = srv->reg_batches; b; b = b->next)
+        for (size_t i = 0; i < b->count; i++)
+            if (b->list[i] == old)
+                b->list[i] = s;
+}
+
+void nsl_recovery_take_over(nsl_session *s, nsl_session *old)
+{
+    replace_registering(s->srv, old, s);
+}
+
 static void forget_registering(nsl_session *s)
 {
-    nsl_server *srv = s->srv;
-    for (size_t i = 0; i < srv->registering_count; i++)
-        if (srv->registering[i] == s)
-            srv->registering[i] = NULL;
+    replace_registering(s->srv, s, NULL);
     free(s->held_line);
     s->held_line = NULL;
     s->registering = false;
 }
 
-/* Once per loop turn: one batch, one fdatasync, for every session that asked. */
-static void on_commit_check(uv_check_t *h)
+/* The held LOCKs of a batch run now that it is durable (or answer ERR IO). */
+static void run_batch(nsl_server *srv, nsl_reg_batch *b)
 {
-    nsl_server *srv = h->data;
-    uv_check_stop(h);
-    size_t n = 0;
-    nsl_registered *recs = malloc((srv->registering_count + 1) * sizeof *recs);
-    if (!recs)
-        abort();
-    for (size_t i = 0; i < srv->registering_count; i++)
-        if (srv->registering[i] && !srv->registering[i]->ended)
-            session_record(srv->registering[i], &recs[n++]);
-    bool ok = n == 0 || nsl_state_register(&srv->state, recs, n);
-    free(recs);
-    /* The held LOCKs run now; their grants may register nobody else, but a
-     * session may end meanwhile: take the list first. */
-    nsl_session **list = srv->registering;
-    size_t count = srv->registering_count;
-    srv->registering = NULL;
-    srv->registering_count = srv->registering_cap = 0;
-    for (size_t i = 0; i < count; i++) {
-        nsl_session *s = list[i];
+    /* Their grants may register nobody else, but a session may end
+     * meanwhile: the list is the batch's own. */
+    for (size_t i = 0; i < b->count; i++) {
+        nsl_session *s = b->list[i];
         if (!s)
             continue;
         char *line = s->held_line;
@@ -145,10 +156,13 @@ static void on_commit_check(uv_check_t *h)
         s->waiting = false;
         if (!s->ended) {
             size_t from = s->out_len;
-            if (ok) {
+            if (b->ok) {
                 s->registered = true;
                 srv->registered_count++;
                 nsl_protocol_handle(s, line, len);
+            } else if (srv->coord) {
+                nsl_out_errf(s, NSL_IO, "the session cannot be registered in ZooKeeper, so "
+                             "nothing can be granted to it");
             } else {
                 nsl_out_errf(s, NSL_IO, "the session cannot be registered in the state "
                              "directory %s, so nothing can be granted to it", srv->state.dir);
@@ -159,8 +173,59 @@ static void on_commit_check(uv_check_t *h)
         }
         free(line);
     }
-    free(list);
+    free(b->list);
+    free(b);
     nsl_server_settle(srv);
+}
+
+static void on_batch_part(void *arg, bool ok)
+{
+    nsl_reg_batch *b = arg;
+    b->ok &= ok;
+    if (--b->pending > 0)
+        return;
+    nsl_server *srv = b->srv;
+    for (nsl_reg_batch **p = &srv->reg_batches; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    run_batch(srv, b);
+}
+
+/* Once per loop turn: one batch, one fdatasync (or one round of ZooKeeper
+ * writes), for every session that asked. */
+static void on_commit_check(uv_check_t *h)
+{
+    nsl_server *srv = h->data;
+    uv_check_stop(h);
+    nsl_reg_batch *b = calloc(1, sizeof *b);
+    nsl_registered *recs = malloc((srv->registering_count + 1) * sizeof *recs);
+    if (!b || !recs)
+        abort();
+    b->srv = srv;
+    b->list = srv->registering;
+    b->count = srv->registering_count;
+    b->ok = true;
+    srv->registering = NULL;
+    srv->registering_count = srv->registering_cap = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < b->count; i++)
+        if (b->list[i] && !b->list[i]->ended)
+            session_record(b->list[i], &recs[n++]);
+    if (srv->coord) {
+        b->next = srv->reg_batches;
+        srv->reg_batches = b;
+        b->pending = n + 1;
+        for (size_t i = 0; i < n; i++)
+            nsl_ha_register(srv, &recs[i], on_batch_part, b);
+        free(recs);
+        on_batch_part(b, true);
+        return;
+    }
+    b->ok = n == 0 || nsl_state_register(&srv->state, recs, n);
+    free(recs);
+    run_batch(srv, b);
 }
 
 /* ---- the grace ---------------------------------------------------------------------- */
@@ -170,23 +235,71 @@ static void free_recovery(uv_handle_t *grace)
     free(grace);                     /* the nsl_recovery it starts */
 }
 
+/* HA: the registry znodes of the sessions that did not come back are
+ * being deleted; the held requests wait for that. */
+typedef struct forgetting {
+    nsl_server *srv;
+    size_t pending;
+    bool ok;
+} forgetting;
+
+static void serve_held(nsl_server *srv)
+{
+    /* Only now, with the new registry durable, are the held requests served. */
+    nsl_engine_hold_grants(srv->engine, false, nsl_server_now(srv));
+    nsl_server_settle(srv);
+}
+
+static void on_forgotten(void *arg, bool ok)
+{
+    forgetting *f = arg;
+    f->ok &= ok;
+    if (--f->pending > 0)
+        return;
+    nsl_server *srv = f->srv;
+    bool ok_all = f->ok;
+    free(f);
+    if (!srv->ha_serving)
+        return;                      /* stepped down meanwhile: nothing is served here */
+    if (!ok_all) {
+        /* A later leader would await sessions whose locks others hold now. */
+        nsl_coord_resign(srv->coord, "cannot remove the lost sessions from the registry");
+        return;
+    }
+    serve_held(srv);
+}
+
 static void recovery_end(nsl_server *srv, const char *why)
 {
     nsl_recovery *r = srv->recovery;
     size_t total = HASH_COUNT(r->sessions), back = total - r->waiting_for;
     /* The sessions that came back (and those registered meanwhile) are the
      * new registry; the rest lost their locks. */
-    size_t n = 0;
-    nsl_registered *recs = malloc((srv->session_count + 1) * sizeof *recs);
-    if (!recs)
-        abort();
-    for (nsl_session *s = srv->sessions; s; s = s->next)
-        if (s->registered && !s->ended)
-            session_record(s, &recs[n++]);
-    if (!nsl_state_rewrite_registry(&srv->state, recs, n))
-        nsl_log(NSL_LOG_WARN, "recovery: the old registry stays in place (it still names "
-                "every session that holds locks)");
-    free(recs);
+    forgetting *f = NULL;
+    if (srv->coord) {
+        f = calloc(1, sizeof *f);
+        if (!f)
+            abort();
+        *f = (forgetting){.srv = srv, .pending = 1, .ok = true};
+        awaited *a, *tmp;
+        HASH_ITER(hh, r->sessions, a, tmp)
+            if (!a->done) {
+                f->pending++;
+                nsl_ha_forget(srv, a->rec.session, on_forgotten, f);
+            }
+    } else {
+        size_t n = 0;
+        nsl_registered *recs = malloc((srv->session_count + 1) * sizeof *recs);
+        if (!recs)
+            abort();
+        for (nsl_session *s = srv->sessions; s; s = s->next)
+            if (s->registered && !s->ended)
+                session_record(s, &recs[n++]);
+        if (!nsl_state_rewrite_registry(&srv->state, recs, n))
+            nsl_log(NSL_LOG_WARN, "recovery: the old registry stays in place (it still names "
+                    "every session that holds locks)");
+        free(recs);
+    }
 
     char lost[256] = "";
     size_t lost_len = 0, lost_count = 0;
@@ -215,10 +328,13 @@ static void recovery_end(nsl_server *srv, const char *why)
                 why, ms, back, total, r->reclaimed_locks, r->conflicts);
     uv_close((uv_handle_t *)&r->grace, free_recovery);
     srv->recovery = NULL;
-    /* Only now, with the new registry durable, are the held requests served. */
-    nsl_engine_hold_grants(srv->engine, false, nsl_server_now(srv));
-    nsl_server_settle(srv);
+    if (f)
+        on_forgotten(f, true);
+    else
+        serve_held(srv);
 }
+
+static void await_sessions(nsl_server *srv, nsl_registered *recs, size_t count);
 
 static void on_grace(uv_timer_t *t)
 {
@@ -236,8 +352,7 @@ bool nsl_recovery_start(nsl_server *srv, const char *state_dir, uint64_t *first_
     size_t count;
     if (!nsl_state_open(&srv->state, state_dir, legacy, first_token, &recs, &count))
         return false;
-    uv_check_init(&srv->loop, &srv->commit_check);
-    srv->commit_check.data = srv;
+    nsl_recovery_init(srv);
     *max_session = 0;
     for (size_t i = 0; i < count; i++)
         if (recs[i].session > *max_session)
@@ -250,6 +365,60 @@ bool nsl_recovery_start(nsl_server *srv, const char *state_dir, uint64_t *first_
         free(recs);
         return count == 0 || nsl_state_rewrite_registry(&srv->state, NULL, 0);
     }
+    await_sessions(srv, recs, count);
+    return true;
+}
+
+void nsl_recovery_init(nsl_server *srv)
+{
+    uv_check_init(&srv->loop, &srv->commit_check);
+    srv->commit_check.data = srv;
+}
+
+void nsl_recovery_begin(nsl_server *srv, nsl_registered *recs, size_t count)
+{
+    if (count && srv->cfg->recovery_grace_s == 0) {
+        nsl_log(NSL_LOG_WARN, "recovery_grace_s is 0: the locks of %zu sessions of the last "
+                "leader are lost", count);
+        nsl_engine_hold_grants(srv->engine, true, nsl_server_now(srv));
+        forgetting *f = calloc(1, sizeof *f);
+        if (!f)
+            abort();
+        *f = (forgetting){.srv = srv, .pending = count + 1, .ok = true};
+        for (size_t i = 0; i < count; i++)
+            nsl_ha_forget(srv, recs[i].session, on_forgotten, f);
+        free(recs);
+        on_forgotten(f, true);
+        return;
+    }
+    if (count == 0) {
+        free(recs);
+        return;
+    }
+    nsl_engine_hold_grants(srv->engine, true, nsl_server_now(srv));
+    await_sessions(srv, recs, count);
+}
+
+void nsl_recovery_abandon(nsl_server *srv)
+{
+    nsl_recovery *r = srv->recovery;
+    if (!r)
+        return;
+    awaited *a, *tmp;
+    HASH_ITER(hh, r->sessions, a, tmp) {
+        if (a->by)
+            a->by->reclaiming = false;
+        HASH_DEL(r->sessions, a);
+        free(a);
+    }
+    uv_close((uv_handle_t *)&r->grace, free_recovery);
+    srv->recovery = NULL;
+}
+
+/* Recovery: the sessions of the old registry (recs, freed here) are
+ * awaited for the grace. */
+static void await_sessions(nsl_server *srv, nsl_registered *recs, size_t count)
+{
     nsl_recovery *r = calloc(1, sizeof *r);
     if (!r)
         abort();
@@ -269,7 +438,6 @@ bool nsl_recovery_start(nsl_server *srv, const char *state_dir, uint64_t *first_
     srv->recovery = r;
     nsl_log(NSL_LOG_INFO, "recovering: waiting up to %" PRIu32 " s for %zu session%s to reclaim "
             "their locks", srv->cfg->recovery_grace_s, count, count == 1 ? "" : "s");
-    return true;
 }
 
 /* The engine must hold grants before the first connection: start() calls
@@ -300,7 +468,11 @@ void nsl_recovery_session_end(nsl_session *s)
      * sessions reclaim what they held. */
     if (s->registered) {
         srv->registered_count--;
-        if (!srv->stopping) {
+        if (srv->stopping || srv->keep_registry) {
+            /* kept: the sessions reclaim after the restart or at the next leader */
+        } else if (srv->coord) {
+            nsl_ha_unregister(srv, s->owner);
+        } else {
             nsl_state_unregister(&srv->state, s->owner);
             maybe_compact(srv);
         }

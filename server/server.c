@@ -127,11 +127,14 @@ static void arm_timer(nsl_server *srv)
 
 /* Every send goes through here first: no token leaves the server before
  * the mark on disk covers it. */
-void nsl_server_cover_tokens(nsl_server *srv)
+bool nsl_server_cover_tokens(nsl_server *srv)
 {
     nsl_engine_stats st;
     nsl_engine_stats_get(srv->engine, &st);
+    if (srv->coord)
+        return nsl_ha_may_send(srv, st.last_token);
     nsl_state_cover_tokens(&srv->state, st.last_token);
+    return true;
 }
 
 void nsl_server_settle(nsl_server *srv)
@@ -403,6 +406,7 @@ static void server_stop(nsl_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->timer, NULL);
     uv_close((uv_handle_t *)&srv->watch_timer, NULL);
     nsl_guard_stop(srv);
+    nsl_ha_stop(srv);
     if (uv_is_active((uv_handle_t *)&srv->commit_check))
         uv_check_stop(&srv->commit_check);
 
@@ -470,21 +474,8 @@ static bool choose_socket(nsl_server *srv, const nsl_server_options *opt)
     return true;
 }
 
-static bool start(nsl_server *srv, const nsl_server_options *opt)
+bool nsl_server_new_engine(nsl_server *srv, uint64_t first_token, nsl_owner_id first_owner)
 {
-    uint64_t first_token;
-    nsl_owner_id max_session;
-    char state_dir[4096];
-    if (!choose_socket(srv, opt) || !clear_stale_socket(srv->socket_path))
-        return false;
-    if (opt->state_dir || srv->cfg->state_dir)
-        snprintf(state_dir, sizeof state_dir, "%s", opt->state_dir ? opt->state_dir : srv->cfg->state_dir);
-    else
-        nsl_state_default_dir(srv->socket_path, state_dir, sizeof state_dir);
-    /* The epoch is raised and the registry read before anyone can connect. */
-    if (!nsl_recovery_start(srv, state_dir, &first_token, &max_session))
-        return false;
-
     /* harness.c sets up its in-process server as this does: keep them alike */
     const nsl_config *cfg = srv->cfg;
     nsl_engine_options eo;
@@ -494,21 +485,53 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
     eo.deadlock_check_ms = cfg->deadlock_check_ms;
     eo.max_owner_entries = cfg->max_session_entries;
     eo.first_token = first_token;
-    eo.first_owner = max_session;
+    eo.first_owner = first_owner;
     nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice};
-    srv->engine = nsl_engine_new(&eo, srv->resolver, &cb, srv);
-    if (!srv->engine) {
+    nsl_engine *e = nsl_engine_new(&eo, srv->resolver, &cb, srv);
+    if (!e) {
         nsl_log(NSL_LOG_ERROR, "cannot create the lock engine");
         return false;
     }
-    if (nsl_recovery_active(srv))
-        nsl_engine_hold_grants(srv->engine, true, nsl_server_now(srv));
+    if (srv->engine)
+        nsl_engine_free(srv->engine);
+    srv->engine = e;
+    srv->timer_due = UINT64_MAX;     /* the old engine's deadline is gone with it */
+    if (uv_is_active((uv_handle_t *)&srv->timer))
+        uv_timer_stop(&srv->timer);
+    return true;
+}
+
+static bool start(nsl_server *srv, const nsl_server_options *opt)
+{
+    uint64_t first_token = 0;
+    nsl_owner_id max_session = 0;
+    char state_dir[4096];
+    if (!choose_socket(srv, opt) || !clear_stale_socket(srv->socket_path))
+        return false;
+    const nsl_config *cfg = srv->cfg;
+    if (cfg->ha_zookeeper) {
+        /* The registry, the epoch and the tokens live in ZooKeeper: they
+         * are read when this server is elected (ha.c). */
+        nsl_recovery_init(srv);
+    } else {
+        if (opt->state_dir || cfg->state_dir)
+            snprintf(state_dir, sizeof state_dir, "%s", opt->state_dir ? opt->state_dir : cfg->state_dir);
+        else
+            nsl_state_default_dir(srv->socket_path, state_dir, sizeof state_dir);
+        /* The epoch is raised and the registry read before anyone can connect. */
+        if (!nsl_recovery_start(srv, state_dir, &first_token, &max_session))
+            return false;
+    }
 
     uv_timer_init(&srv->loop, &srv->timer);
     srv->timer.data = srv;
+    if (!nsl_server_new_engine(srv, first_token, max_session))
+        return false;
+    if (nsl_recovery_active(srv))
+        nsl_engine_hold_grants(srv->engine, true, nsl_server_now(srv));
+
     nsl_sessions_init_watch_timer(srv);
 
-    srv->timer_due = UINT64_MAX;
     uv_signal_init(&srv->loop, &srv->sigterm);
     uv_signal_init(&srv->loop, &srv->sigint);
     uv_signal_init(&srv->loop, &srv->sighup);
@@ -526,11 +549,18 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
         return false;
     if (!nsl_guard_start(srv))
         return false;
+    if (cfg->ha_zookeeper && !nsl_ha_start(srv))
+        return false;
     size_t dbs = nsl_registry_database_count(srv->reg);
     size_t nss = nsl_registry_namespace_count(srv->reg);
-    nsl_log(NSL_LOG_INFO, "serving %s: %zu database%s, %zu namespace%s, fencing tokens after %llu",
-            cfg->file ? cfg->file : "<default>", dbs, dbs == 1 ? "" : "s", nss,
-            nss == 1 ? "" : "s", (unsigned long long)first_token);
+    if (cfg->ha_zookeeper)
+        nsl_log(NSL_LOG_INFO, "serving %s: %zu database%s, %zu namespace%s, as a standby until "
+                "elected", cfg->file ? cfg->file : "<default>", dbs, dbs == 1 ? "" : "s", nss,
+                nss == 1 ? "" : "s");
+    else
+        nsl_log(NSL_LOG_INFO, "serving %s: %zu database%s, %zu namespace%s, fencing tokens "
+                "after %llu", cfg->file ? cfg->file : "<default>", dbs, dbs == 1 ? "" : "s", nss,
+                nss == 1 ? "" : "s", (unsigned long long)first_token);
     return true;
 }
 
@@ -553,6 +583,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     srv->config_text = opt->config_text;
     srv->config_len = opt->config_len;
     srv->self_uid = geteuid();
+    srv->state.dir_fd = srv->state.lock_fd = srv->state.registry_fd = -1;
     nsl_lock_command_init(&srv->cmd);
     /* A client that disconnects must cost an EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);

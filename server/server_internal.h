@@ -178,6 +178,17 @@ struct nsl_server {
     nsl_session **registering;       /* waiting for the next registry batch */
     size_t registering_count, registering_cap;
     uv_check_t commit_check;         /* writes that batch once per loop turn */
+    struct nsl_reg_batch *reg_batches;  /* batches ZooKeeper has not confirmed yet */
+    bool keep_registry;              /* sessions ending now stay registered (step-down) */
+
+    /* high availability (ha.c); coord NULL when serving alone */
+    struct nsl_coord *coord;
+    bool ha_serving;                 /* leading, with this leadership's table */
+    bool ha_reserving;               /* a token reservation is on its way */
+    bool ha_tokens_short;            /* answers wait for that reservation */
+    uint64_t ha_token_block;         /* tokens reserved at a time (0: the default) */
+    char ha_leader[256];             /* the leader's address, "" when not known */
+    char ha_advertise[256];          /* this server's */
 
     /* answers not yet sent, for server.output_limit_mb */
     size_t unsent_bytes;             /* every session's unsent output */
@@ -186,8 +197,32 @@ struct nsl_server {
     size_t show_collecting;          /* of them, walking the table (at most one) */
     uv_idle_t show_idle;             /* runs the SHOWs a piece per loop turn */
     bool show_idle_ready;
+    struct nsl_show *show_list;      /* the jobs still producing (show.c) */
+    int64_t show_wall_offset_ms;     /* loop time to wall-clock time, measured once */
+    bool show_wall_offset_known;
     char readbuf[NSL_READ_CHUNK];
 };
+
+/* server.c */
+/* Replaces the lock engine by an empty one whose tokens start after
+ * first_token and owner ids after first_owner. False, logged, on failure. */
+bool nsl_server_new_engine(nsl_server *srv, uint64_t first_token, nsl_owner_id first_owner);
+
+/* ha.c: serving as one server of an HA cluster */
+bool nsl_ha_start(nsl_server *srv);
+void nsl_ha_stop(nsl_server *srv);
+/* Whether a request with this keyword may be served now (a standby serves
+ * only AUTH, PING, STATS, CLUSTER and QUIT); else answer nsl_ha_refuse(). */
+bool nsl_ha_allows(nsl_server *srv, const char *keyword, size_t len);
+void nsl_ha_refuse(nsl_session *s);
+bool nsl_ha_may_send(nsl_server *srv, uint64_t last_token);
+void nsl_ha_register(nsl_server *srv, const nsl_registered *rec,
+                     void (*done)(void *arg, bool ok), void *arg);
+void nsl_ha_unregister(nsl_server *srv, uint32_t session);
+void nsl_ha_forget(nsl_server *srv, uint32_t session, void (*done)(void *arg, bool ok),
+                   void *arg);
+const char *nsl_ha_role(const nsl_server *srv);          /* alone, leader, standby, electing */
+const char *nsl_ha_zookeeper_state(const nsl_server *srv);
 
 /* session.c */
 void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp);
@@ -216,17 +251,82 @@ void nsl_out_err(nsl_session *s, nsl_code code, const char *message);
 void nsl_out_errf(nsl_session *s, nsl_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* show.c */
+/* show.c: the lock table, a piece per loop turn (docs/PROTOCOL.md, SHOW).
+ *
+ * A show job collects the rows matching a query into a snapshot, then
+ * writes them out in one of two formats into a sink: a session's output
+ * (SHOW over a socket: `DATA n` and n lines) or a buffer of its own that a
+ * caller pulls from (nsl_show_open/read/close: the body of an HTTP
+ * response, for /api/locks). The JSON document is the same in both:
+ * `SHOW ... json` answers `DATA n` and the n lines of the document. */
 typedef struct nsl_show nsl_show;
-/* Answers SHOW with these criteria: at once for a small table, else a
- * piece per loop turn; the session serves nothing else meanwhile. */
-void nsl_show_start(nsl_session *s, const nsl_view_filter *filter, int64_t pid);
+
+typedef enum nsl_show_format {
+    NSL_SHOW_TSV,                    /* the tab-separated fields of SHOW */
+    NSL_SHOW_JSON,                   /* {"locks": [...]}, one row per line */
+} nsl_show_format;
+
+/* The columns, in their default order; sort= and columns= name them. */
+typedef enum nsl_show_column {
+    NSL_SHOW_DATABASE, NSL_SHOW_DIRECTORY, NSL_SHOW_OWNER, NSL_SHOW_PID, NSL_SHOW_CLIENT,
+    NSL_SHOW_MODE, NSL_SHOW_NAME, NSL_SHOW_NAMESPACE, NSL_SHOW_SINCE, NSL_SHOW_AGE,
+    NSL_SHOW_TOKEN, NSL_SHOW_BLOCKERS, NSL_SHOW_NCOLUMNS
+} nsl_show_column;
+
+/* A column by its name (case-insensitive); -1 if none has it. */
+int nsl_show_column_find(const char *name, size_t len);
+
+typedef struct nsl_show_query {
+    nsl_view_filter filter;          /* name_prefix is copied by the job */
+    int64_t pid;                     /* < 0: any */
+    bool waiters_only;
+    int sort;                        /* an nsl_show_column; -1: the table's order */
+    nsl_show_format format;
+    /* JSON: the keys of each row, in this order; ncolumns 0: all */
+    uint8_t columns[NSL_SHOW_NCOLUMNS];
+    size_t ncolumns;
+} nsl_show_query;
+
+void nsl_show_query_init(nsl_show_query *q);
+
+/* Answers SHOW with q: at once for a small table, else a piece per loop
+ * turn; the session serves nothing else meanwhile. */
+void nsl_show_start(nsl_session *s, const nsl_show_query *q);
 /* Output drained or room freed: the SHOWs that wait for it may go on. */
 void nsl_show_wake(nsl_server *srv);
 void nsl_show_stop(nsl_session *s);
 void nsl_show_free(nsl_session *s);
 /* Answers not yet sent exceed server.output_limit_mb. */
 bool nsl_output_over_limit(const nsl_server *srv);
+
+/* The pull side, for a response body that is not a session's output
+ * (libmicrohttpd's MHD_create_response_from_callback can drive it).
+ *
+ * Every call is made on the loop thread (MHD run from the libuv loop,
+ * never from a thread of its own): the job reads the engine and the
+ * sessions, which only that thread may touch.
+ *
+ * open   starts a job for q (format and columns as for SHOW); NULL when out
+ *        of memory. The document carries no `DATA n` header.
+ * read   copies up to cap bytes of the document into buf and returns how
+ *        many (> 0); 0 when none is ready yet: the job goes on in the
+ *        server's idle handle, a chunk per loop turn, so call again on a
+ *        later turn (or when the ready callback fires); -1 after the last
+ *        byte was read.
+ * ready  optional: called (on the loop thread, from inside the server's
+ *        idle handle) each time bytes have been added or the end reached,
+ *        e.g. to MHD_resume_connection a connection suspended on 0.
+ * close  at any time, before the end too; frees everything. The job must
+ *        not be used afterwards; ready is not called from close.
+ *
+ * The memory bound is SHOW's: the job produces while fewer than
+ * NSL_OUT_HIGH bytes (NSL_OUT_FLOOR while the server is over
+ * server.output_limit_mb) wait to be read; those bytes and the snapshot
+ * count in output_limit_mb, and a job collects only when no other does. */
+nsl_show *nsl_show_open(nsl_server *srv, const nsl_show_query *q);
+ssize_t nsl_show_read(nsl_show *job, char *buf, size_t cap);
+void nsl_show_on_ready(nsl_show *job, void (*ready)(void *arg), void *arg);
+void nsl_show_close(nsl_show *job);
 
 /* guard.c: admission control, wrong-token delays, refusal logging */
 bool nsl_guard_start(nsl_server *srv);          /* after the listeners are open */
@@ -268,14 +368,23 @@ void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
 bool nsl_recovery_active(const nsl_server *srv);
 size_t nsl_recovery_awaited(const nsl_server *srv);
 void nsl_recovery_free(nsl_server *srv);
+/* HA: the registry read at a new leadership (recs malloc'ed, taken over):
+ * a non-empty one starts recovery as after a restart. */
+void nsl_recovery_init(nsl_server *srv);
+void nsl_recovery_begin(nsl_server *srv, nsl_registered *recs, size_t count);
+/* A step-down: recovery ends without touching the registry. */
+void nsl_recovery_abandon(nsl_server *srv);
+/* RESUME moved a registering session to a new connection. */
+void nsl_recovery_take_over(nsl_session *s, nsl_session *old);
 
 /* server.c */
 uint64_t nsl_server_now(nsl_server *srv);
 /* After every event: serve ready sessions, save the token mark, send the
  * output, re-arm the timer. */
 void nsl_server_settle(nsl_server *srv);
-/* Before sending output: moves the token mark past every token granted. */
-void nsl_server_cover_tokens(nsl_server *srv);
+/* Before sending output: moves the token mark past every token granted;
+ * false when nothing may be sent now (see ha.c). */
+bool nsl_server_cover_tokens(nsl_server *srv);
 
 /* harness.c: a server inside the calling process (the protocol fuzzer):
  * real sessions over a Unix socket in dir, its state in dir/state; the

@@ -345,7 +345,8 @@ void nsl_session_flush(nsl_session *s)
             maybe_finish_close(s);
         return;
     }
-    nsl_server_cover_tokens(s->srv);
+    if (!nsl_server_cover_tokens(s->srv))
+        return;                      /* sent once it may be (ha.c), or never */
     uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
     int n = uv_try_write(&s->h.stream, &buf, 1);
     if (n == (int)s->out_len) {
@@ -834,9 +835,7 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     s->answered = old->answered;
     s->counted = true;
     if (old->registering) {        /* its first LOCK is in the next registry batch */
-        for (size_t i = 0; i < srv->registering_count; i++)
-            if (srv->registering[i] == old)
-                srv->registering[i] = s;
+        nsl_recovery_take_over(s, old);
         s->registering = true;
         s->held_line = old->held_line;
         s->held_len = old->held_len;

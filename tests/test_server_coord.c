@@ -168,7 +168,7 @@ static void test_failover_raises_epoch_and_tokens(void **state)
     nsl_coord_registry_put(ca, 2, "bb22", done_flag, &put2);
     run_until(f, &put1, 1, 5000, "registry put 1");
     run_until(f, &put2, 1, 5000, "registry put 2");
-    nsl_coord_registry_del(ca, 1);
+    nsl_coord_registry_del(ca, 1, NULL, NULL);
     int again = 0;   /* a reused id overwrites */
     nsl_coord_registry_put(ca, 2, "cc33", done_flag, &again);
     run_until(f, &again, 1, 5000, "registry overwrite");
