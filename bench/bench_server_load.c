@@ -438,16 +438,23 @@ static void conn_open(conn *c, int index, int fd, const options *o)
 
 /* ---- the server's CPU time and memory (/proc) ------------------------ */
 
-/* utime + stime of process pid, all its threads, in seconds. */
-static double server_cpu_seconds(int pid)
+/* /proc/PID/FILE of the server, or exit. */
+static FILE *open_proc(int pid, const char *file, char *path, size_t cap)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    snprintf(path, cap, "/proc/%d/%s", pid, file);
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "bench_server_load: --server-pid: %s: %s\n", path, strerror(errno));
         exit(1);
     }
+    return f;
+}
+
+/* utime + stime of process pid, all its threads, in seconds. */
+static double server_cpu_seconds(int pid)
+{
+    char path[64], buf[1024];
+    FILE *f = open_proc(pid, "stat", path, sizeof path);
     size_t len = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[len] = '\0';
@@ -467,12 +474,7 @@ static double server_cpu_seconds(int pid)
 static long server_rss_kb(int pid)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "bench_server_load: --server-pid: %s: %s\n", path, strerror(errno));
-        exit(1);
-    }
+    FILE *f = open_proc(pid, "status", path, sizeof path);
     long kb = -1;
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, "VmRSS:", 6))

@@ -141,7 +141,6 @@ static void on_standby(void *arg, const char *leader)
 static void on_step_down(void *arg, const char *why)
 {
     nsl_server *srv = arg;
-    bool was_serving = srv->ha_serving;
     srv->ha_serving = false;
     srv->ha_leader[0] = '\0';
     srv->ha_tokens_short = false;
@@ -150,7 +149,6 @@ static void on_step_down(void *arg, const char *why)
     nsl_log(NSL_LOG_WARN, "ha: stepping down (%s): closing %zu connection%s, granting nothing "
             "more; rejoining as a standby", why, srv->session_count,
             srv->session_count == 1 ? "" : "s");
-    (void)was_serving;
     drop_everyone(srv);
 }
 
@@ -256,13 +254,13 @@ bool nsl_ha_may_send(nsl_server *srv, uint64_t last_token)
 void nsl_ha_register(nsl_server *srv, const nsl_registered *rec,
                      void (*done)(void *arg, bool ok), void *arg)
 {
-    char hex[2 * NSL_SECRET_HASH_BYTES + 1];
-    for (size_t i = 0; i < NSL_SECRET_HASH_BYTES; i++)
-        snprintf(hex + 2 * i, 3, "%02x", rec->hash[i]);
     if (!srv->ha_serving) {
         done(arg, false);
         return;
     }
+    char hex[2 * NSL_SECRET_HASH_BYTES + 1];
+    for (size_t i = 0; i < NSL_SECRET_HASH_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rec->hash[i]);
     nsl_coord_registry_put(srv->coord, rec->session, hex, done, arg);
 }
 
