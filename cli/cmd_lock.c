@@ -314,6 +314,7 @@ int nsl_cmd_lock(int argc, char **argv)
         case OPT_VERBOSE: verbose = true; break;
         case OPT_CONFIG: config = optarg; break;
         case NSL_OPT_SOCKET: socket_opt = optarg; break;
+        NSL_CONNECT_CASES("lock");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             return nsl_cli_bad_option("lock", opt, "NwEc", argv);

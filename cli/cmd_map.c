@@ -123,6 +123,7 @@ int nsl_cmd_map(int argc, char **argv)
         case 'N': namespace = optarg; break;
         case 'a': all = true; break;
         case NSL_OPT_SOCKET: socket_path = optarg; break;
+        NSL_CONNECT_CASES("map");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             if (!nsl_table_option(&topts, opt, optarg))

@@ -230,6 +230,7 @@ int nsl_cmd_remove(int argc, char **argv)
         case OPT_DRY_RUN: dry_run = true; break;
         case 'y': yes = true; break;
         case NSL_OPT_SOCKET: socket_path = optarg; break;
+        NSL_CONNECT_CASES("remove");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             return nsl_cli_bad_option("remove", opt, "N", argv);

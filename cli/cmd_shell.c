@@ -911,6 +911,7 @@ int nsl_cmd_shell(int argc, char **argv)
         switch (opt) {
         case 'n': ns = optarg; break;
         case NSL_OPT_SOCKET: socket_path = optarg; break;
+        NSL_CONNECT_CASES("shell");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             return nsl_cli_bad_option("shell", opt, "n", argv);

@@ -334,6 +334,7 @@ int nsl_cmd_show(int argc, char **argv)
             break;
         case 'H': list_columns = true; break;
         case NSL_OPT_SOCKET: socket_path = optarg; break;
+        NSL_CONNECT_CASES("show");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         case '?':
         case ':':
@@ -361,10 +362,9 @@ int nsl_cmd_show(int argc, char **argv)
         return NSL_EXIT_USAGE;
     int status;
     if (watching) {
-        char buf[256];
-        const char *server = socket_path ? socket_path : getenv("NSLOCK_SOCKET");
-        if (!server || !*server)
-            server = nslock_default_socket(buf, sizeof buf) == 0 ? buf : "the default socket";
+        char server[4096];
+        if (nslock_server_address(c, server, sizeof server) < 0)
+            snprintf(server, sizeof server, "the server");
         status = watch(c, &filter, more, &topts, interval, server);
     } else {
         status = show_once(c, &filter, more, &topts);

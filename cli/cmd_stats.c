@@ -16,7 +16,9 @@ static void usage(FILE *out)
             "Show the lock server's counters: entries in use and the maximum, sessions,\n"
             "waiting requests, grants, escalations, deadlocks, timeouts, table-full\n"
             "episodes, refused connections, wrong TCP tokens (whatever the server\n"
-            "reports, in its order).\n"
+            "reports, in its order). A server of an HA cluster adds its role, the\n"
+            "leader's epoch, the leader and its ZooKeeper session's state; a standby\n"
+            "answers too (the first server that answers is shown).\n"
             "\n"
             "Options:\n"
             "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n"
@@ -62,6 +64,23 @@ void nsl_cli_print_stats(const nslock_stat *items, size_t count, bool json)
         printf("%-*s  %" PRIu64 "\n", width, items[i].key, items[i].value);
 }
 
+/* The server's place in an HA cluster, after the counters; nothing for a
+ * server on its own (or one too old to know CLUSTER). */
+static void print_cluster(nslock *c)
+{
+    nslock_cluster cl;
+    char address[4096];
+    if (nslock_cluster_get(c, &cl, NULL) < 0 || strcmp(cl.role, "alone") == 0)
+        return;
+    if (nslock_server_address(c, address, sizeof address) < 0)
+        address[0] = '\0';
+    printf("\nserver     %s\nrole       %s\n", address, cl.role);
+    if (strcmp(cl.role, "leader") == 0)
+        printf("epoch      %" PRIu64 "\n", cl.epoch);
+    printf("leader     %s\nzookeeper  %s\n", cl.leader[0] ? cl.leader : "(none yet)",
+           cl.zookeeper);
+}
+
 int nsl_cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -81,6 +100,7 @@ int nsl_cmd_stats(int argc, char **argv)
         case 'J': json = true; break;
         case 'c': config = optarg; break;
         case NSL_OPT_SOCKET: socket_opt = optarg; break;
+        NSL_CONNECT_CASES("stats");
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             return nsl_cli_bad_option("stats", opt, "c", argv);
@@ -96,7 +116,7 @@ int nsl_cmd_stats(int argc, char **argv)
     if (!nsl_cli_discover_socket("stats", socket_opt, config, socket_buf, sizeof socket_buf,
                                  &socket_path))
         return NSL_EXIT_USAGE;
-    nslock *c = nsl_cli_connect("stats", socket_path, NSLOCK_KEEPER_NONE);
+    nslock *c = nsl_cli_connect_any("stats", socket_path);
     if (c == NULL)
         return NSL_EXIT_USAGE;
     nslock_stat *items;
@@ -109,6 +129,8 @@ int nsl_cmd_stats(int argc, char **argv)
     } else {
         nsl_cli_print_stats(items, count, json);
         nslock_free(items);
+        if (!json)
+            print_cluster(c);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "nslock: stats: cannot write the output\n");
             status = NSL_EXIT_USAGE;

@@ -200,6 +200,11 @@ int nsl_cmd_validate(int argc, char **argv)
         case NSL_OPT_SOCKET:
             socket_path = optarg;
             break;
+        case NSL_OPT_SERVER:
+        case NSL_OPT_TOKEN_FILE:
+            if (!nsl_cli_tcp_option("validate", c, optarg))
+                return NSL_EXIT_USAGE;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -207,7 +212,8 @@ int nsl_cmd_validate(int argc, char **argv)
             usage(stdout);
             return NSL_EXIT_OK;
         default:
-            if (c == ':' || optopt == OPT_FORMAT || optopt == NSL_OPT_SOCKET)
+            if (c == ':' || optopt == OPT_FORMAT || optopt == NSL_OPT_SOCKET
+                || optopt == NSL_OPT_SERVER || optopt == NSL_OPT_TOKEN_FILE)
                 return usage_error("missing argument for '%s'", argv[optind - 1]);
             if (optopt > 0 && optopt < 256) {
                 char opt[2] = {(char)optopt, '\0'};

@@ -150,6 +150,7 @@ int nsl_cli_config_options(int argc, char **argv, const char *cmd, void (*usage)
         case 'c': *config = optarg; break;
         case 'N': *namespace = optarg; break;
         case NSL_OPT_SOCKET: *socket_path = optarg; break;
+        NSL_CONNECT_CASES(cmd);
         case 'h': usage(stdout); return NSL_EXIT_OK;
         default:
             if (!nsl_table_option(topts, opt, optarg))

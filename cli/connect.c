@@ -24,6 +24,42 @@ static void socket_usage(FILE *out, const char *config_rule)
     }
     fprintf(out, "      --socket PATH      the server's socket (default: $NSLOCK_SOCKET,\n"
                  "                         else %s%s)\n", config_rule, path);
+    fprintf(out, "      --server HOST:PORT a server over TCP instead; repeat it for the\n"
+                 "                         servers of an HA cluster (default: $NSLOCK_SERVERS,\n"
+                 "                         comma-separated)\n"
+                 "      --token-file FILE  the TCP token's file (default: $NSLOCK_TOKEN_FILE)\n");
+}
+
+/* --server and --token-file; NSLOCK_SERVERS's form, "a:1,b:2", is what
+ * the library takes. */
+static char tcp_servers[2048];
+static const char *tcp_token_file;
+
+bool nsl_cli_tcp_option(const char *cmd, int opt, const char *arg)
+{
+    if (opt == NSL_OPT_TOKEN_FILE) {
+        tcp_token_file = arg;
+        return true;
+    }
+    size_t used = strlen(tcp_servers);
+    if (!*arg || strchr(arg, ',') || strchr(arg, ' ')) {
+        fprintf(stderr, "nslock: %s: --server wants one HOST:PORT, not '%s' (repeat the "
+                        "option for several servers)\n", cmd, arg);
+        return false;
+    }
+    if (used + strlen(arg) + 2 > sizeof tcp_servers) {
+        fprintf(stderr, "nslock: %s: too many --server addresses\n", cmd);
+        return false;
+    }
+    snprintf(tcp_servers + used, sizeof tcp_servers - used, "%s%s", used ? "," : "", arg);
+    return true;
+}
+
+/* Whether a rule before the Unix socket's chooses TCP. */
+static bool tcp_chosen(const char *socket_opt)
+{
+    const char *env = getenv("NSLOCK_SERVERS");
+    return tcp_servers[0] || (!socket_opt && env && *env);
 }
 
 void nsl_cli_socket_usage(FILE *out)
@@ -39,7 +75,7 @@ void nsl_cli_socket_config_usage(FILE *out)
 bool nsl_cli_discover_socket(const char *cmd, const char *socket_opt, const char *config,
                              char *buf, size_t cap, const char **socket_path)
 {
-    *socket_path = socket_opt;
+    *socket_path = tcp_chosen(socket_opt) ? NULL : socket_opt;
     const char *env = getenv("NSLOCK_SOCKET");
     if (config == NULL)
         return true;
@@ -51,7 +87,7 @@ bool nsl_cli_discover_socket(const char *cmd, const char *socket_opt, const char
     if (!ok) {
         nsl_diags_print(&diags, stderr);
         fprintf(stderr, "nslock: %s: cannot read the configuration %s\n", cmd, config);
-    } else if (cfg->socket && !socket_opt && !(env && *env)) {
+    } else if (cfg->socket && !socket_opt && !(env && *env) && !tcp_chosen(NULL)) {
         snprintf(buf, cap, "%s", cfg->socket);
         *socket_path = buf;
     }
@@ -95,21 +131,36 @@ static void explain_no_connection(const char *cmd, const char *socket_path,
     }
 }
 
-nslock *nsl_cli_connect_or(const char *cmd, const char *socket_path, int keeper,
-                           const char *no_server)
+static nslock *connect_as(const char *cmd, const char *socket_path, int keeper,
+                          const char *no_server, bool standby_ok)
 {
     char client[64];
     nslock *c;
     nslock_error err;
     snprintf(client, sizeof client, "nslock-%s", cmd);
-    nslock_options o = {.socket_path = socket_path, .client_name = client, .keeper = keeper};
-    if (nslock_open(&c, &o, &err) == 0)
+    bool tcp = tcp_chosen(socket_path);
+    nslock_options o = {.socket_path = tcp ? NULL : socket_path, .client_name = client,
+                        .keeper = keeper};
+    nslock_options_more more = {.servers = tcp_servers[0] ? tcp_servers : NULL,
+                                .token_file = tcp_token_file, .standby_ok = standby_ok};
+    if (nslock_open_ex(&c, &o, &more, &err) == 0)
         return c;
-    if (err.code == NSLOCK_E_IO && strstr(err.message, "cannot connect"))
+    if (!tcp && err.code == NSLOCK_E_IO && strstr(err.message, "cannot connect"))
         explain_no_connection(cmd, socket_path, no_server);
     else
         nsl_cli_report(cmd, &err);
     return NULL;
+}
+
+nslock *nsl_cli_connect_or(const char *cmd, const char *socket_path, int keeper,
+                           const char *no_server)
+{
+    return connect_as(cmd, socket_path, keeper, no_server, false);
+}
+
+nslock *nsl_cli_connect_any(const char *cmd, const char *socket_path)
+{
+    return connect_as(cmd, socket_path, NSLOCK_KEEPER_NONE, NULL, true);
 }
 
 nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper)

@@ -11,20 +11,39 @@
 
 #include "client/nslock.h"
 
-/* --socket has no short form (-s is taken by lock and means shared). */
+/* --socket has no short form (-s is taken by lock and means shared);
+ * --server and --token-file reach a server (or an HA cluster) over TCP. */
 #define NSL_OPT_SOCKET 0x100
-#define NSL_CONNECT_LONGOPTS {"socket", required_argument, NULL, NSL_OPT_SOCKET}
+#define NSL_OPT_SERVER 0x101
+#define NSL_OPT_TOKEN_FILE 0x102
+#define NSL_CONNECT_LONGOPTS                                                  \
+    {"socket", required_argument, NULL, NSL_OPT_SOCKET},                      \
+    {"server", required_argument, NULL, NSL_OPT_SERVER},                      \
+    {"token-file", required_argument, NULL, NSL_OPT_TOKEN_FILE}
 
-/* The --socket line of a subcommand's --help. */
+/* --server (repeatable) and --token-file, kept for nsl_cli_connect (one
+ * subcommand runs per process). False after printing why (exit status 2). */
+bool nsl_cli_tcp_option(const char *cmd, int opt, const char *arg);
+/* The switch cases of a subcommand's option loop for the two. */
+#define NSL_CONNECT_CASES(cmd)                                                \
+    case NSL_OPT_SERVER:                                                      \
+    case NSL_OPT_TOKEN_FILE:                                                  \
+        if (!nsl_cli_tcp_option(cmd, opt, optarg))                            \
+            return NSL_EXIT_USAGE;                                            \
+        break
+
+/* The --socket, --server and --token-file lines of a subcommand's --help. */
 void nsl_cli_socket_usage(FILE *out);
 /* The same for a subcommand that also takes --config FILE. */
 void nsl_cli_socket_config_usage(FILE *out);
 
-/* How every client finds the server: socket_opt (--socket), else
- * $NSLOCK_SOCKET, else server.socket of the configuration file config
- * (NULL: none given), else NULL (the library's default, see
- * nslock_default_socket). The answer may point into buf. False after
- * printing why config cannot be read, whichever rule wins (exit status 2). */
+/* How every client finds the server: --server (TCP), else socket_opt
+ * (--socket), else $NSLOCK_SERVERS (TCP), else $NSLOCK_SOCKET, else
+ * server.socket of the configuration file config (NULL: none given), else
+ * the library's default (nslock_default_socket). *socket_path is the Unix
+ * socket when one of those rules chose it, else NULL (the library applies
+ * the rest); it may point into buf. False after printing why config cannot
+ * be read, whichever rule wins (exit status 2). */
 bool nsl_cli_discover_socket(const char *cmd, const char *socket_opt, const char *config,
                              char *buf, size_t cap, const char **socket_path);
 
@@ -38,6 +57,8 @@ nslock *nsl_cli_connect(const char *cmd, const char *socket_path, int keeper);
  * is added to the advice to start one. */
 nslock *nsl_cli_connect_or(const char *cmd, const char *socket_path, int keeper,
                            const char *no_server);
+/* nsl_cli_connect that also stays with a standby of an HA cluster (stats). */
+nslock *nsl_cli_connect_any(const char *cmd, const char *socket_path);
 
 /* Prints `nslock: CMD: message` to stderr, in words (no wire codes). */
 void nsl_cli_report(const char *cmd, const nslock_error *err);

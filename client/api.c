@@ -36,6 +36,16 @@ static int server_error(nslock *c, nslock_error *err, const char *rest)
 {
     nslock_error e;
     nsl_client_server_error(&e, rest);
+    if (e.code == NSLOCK_E_STANDBY) {
+        /* "ERR STANDBY <leader or -> words": the address is for the
+         * library (cluster.c), the words for people */
+        size_t len = strcspn(e.message, " ");
+        snprintf(c->leader_hint, sizeof c->leader_hint, "%.*s",
+                 len < sizeof c->leader_hint && !(len == 1 && e.message[0] == '-') ? (int)len : 0,
+                 e.message);
+        memmove(e.message, e.message + len + (e.message[len] == ' '),
+                strlen(e.message + len + (e.message[len] == ' ')) + 1);
+    }
     if (e.code == NSLOCK_E_LOST && strncmp(e.message, "removed by ", 11) == 0) {
         c->resync_pending = true;
         if (c->on_lost)
@@ -103,6 +113,7 @@ static int parse_hello(nslock *c, const char *rest, nslock_error *err)
     c->session = session;
     c->epoch = 0;
     c->server_timeout = 0;
+    c->takeover = 0;
     const char *p = rest + used;
     int n;
     while (sscanf(p, "%31s %79s%n", key, value, &n) == 2) {
@@ -117,16 +128,19 @@ static int parse_hello(nslock *c, const char *rest, nslock_error *err)
             c->server_grace = strtod(value, NULL);
         } else if (strcmp(key, "timeout") == 0) {
             c->server_timeout = strtod(value, NULL);
+        } else if (strcmp(key, "takeover") == 0) {
+            c->takeover = strtod(value, NULL);
         }
         p += n;
     }
     return 0;
 }
 
-int nsl_client_hello(nslock *c, nslock_error *err)
+int nsl_client_hello_at(nslock *c, const char *where, nslock_error *err)
 {
     const char *rest;
-    if ((c->tcp ? nsl_client_open_tcp(c, c->where, err) : nsl_client_open_unix(c, c->where, err)) < 0)
+    c->standby = false;
+    if ((c->tcp ? nsl_client_open_tcp(c, where, err) : nsl_client_open_unix(c, where, err)) < 0)
         return -1;
     c->ns[0] = '\0';
     if (c->tcp) {
@@ -144,8 +158,20 @@ int nsl_client_hello(nslock *c, nslock_error *err)
     }
     if (c->tcp)   /* over a Unix socket the server reads it from the socket */
         nsl_client_req_fmt(c, " pid=%ld", (long)getpid());
-    if (request(c, 0, &rest, err) < 0 || parse_hello(c, rest, err) < 0)
+    if (request(c, 0, &rest, err) < 0) {
+        if (err->code == NSLOCK_E_STANDBY && c->standby_ok && !c->recovery && c->fd >= 0) {
+            /* kept for STATS and CLUSTER: no session, nothing to recover */
+            c->standby = true;
+            c->session = 0;
+            c->epoch = 0;
+            c->takeover = 0;
+            return 0;
+        }
         goto fail;
+    }
+    if (parse_hello(c, rest, err) < 0)
+        goto fail;
+    nsl_client_watch_leader(c);
     nsl_client_keeper_wake(c);
     return 0;
 fail:
@@ -155,53 +181,44 @@ fail:
 
 int nslock_open(nslock **out, const nslock_options *o, nslock_error *err)
 {
+    return nslock_open_ex(out, o, NULL, err);
+}
+
+int nslock_open_ex(nslock **out, const nslock_options *o, const nslock_options_more *more,
+                   nslock_error *err)
+{
     static const nslock_options defaults;
-    char path[4096];
+    static const nslock_options_more no_more;
     *out = NULL;
     if (o == NULL)
         o = &defaults;
+    if (more == NULL)
+        more = &no_more;
     if (o->client_name && nsl_client_check_word("client name", o->client_name, err) < 0)
         return -1;
     if (o->client_name && strlen(o->client_name) >= sizeof ((nslock *)0)->client_name)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "client name '%s' is too long",
                                o->client_name);
-    if (o->host_port && nsl_client_check_word("token", o->token, err) < 0)
-        return -1;
     if (o->keeper != NSLOCK_KEEPER_THREAD && o->keeper != NSLOCK_KEEPER_NONE)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "keeper must be NSLOCK_KEEPER_THREAD or "
                                "NSLOCK_KEEPER_NONE");
-    const char *where = o->host_port;
-    if (where == NULL) {
-        where = o->socket_path;
-        if (where == NULL) {
-            if (nslock_default_socket(path, sizeof path) < 0)
-                return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "the default socket path is too long");
-            where = path;
-        }
-    }
     nslock *c = nsl_client_new(err);
     if (c == NULL)
         return -1;
-    c->tcp = o->host_port != NULL;
-    if (strlen(where) >= sizeof c->where) {
+    if (nsl_client_set_target(c, o, more, err) < 0) {
         nslock_close(c);
-        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "'%.100s...' is too long for a server "
-                               "address (at most %zu bytes)", where, sizeof c->where - 1);
+        return -1;
     }
-    memcpy(c->where, where, strlen(where) + 1);
     if (o->client_name)
         snprintf(c->client_name, sizeof c->client_name, "%s", o->client_name);
-    if (c->tcp && (c->token = strdup(o->token)) == NULL) {
-        nslock_close(c);
-        return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory");
-    }
+    c->standby_ok = more->standby_ok != 0;
     c->keeper = o->keeper;
     c->server_uid = o->server_uid;
     if (!c->server_uid) {
         const char *env = getenv("NSLOCK_SERVER_UID");
         c->server_uid = env && *env ? (long)strtoul(env, NULL, 10) : -1;
     }
-    if (nsl_client_hello(c, err) < 0) {
+    if (nsl_client_hello_cluster(c, err) < 0) {
         nslock_close(c);
         return -1;
     }
@@ -244,7 +261,7 @@ void nslock_close(nslock *c)
     pthread_mutex_destroy(&c->mu);
     if (c->cancel_fd >= 0)
         close(c->cancel_fd);
-    free(c->token);
+    nsl_client_free_target(c);
     free(c->rbuf);
     free(c->wbuf);
     free(c);
@@ -358,6 +375,49 @@ static int simple(nslock *c, const char *text, nslock_error *err)
 int nslock_ping(nslock *c, nslock_error *err)
 {
     API_CALL(c, err, simple(c, "PING", &e_));
+}
+
+int nslock_server_address(nslock *c, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&c->mu);
+    int n = snprintf(buf, cap, "%s", c->where);
+    pthread_mutex_unlock(&c->mu);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int nslock_is_standby(nslock *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int standby = c->standby;
+    pthread_mutex_unlock(&c->mu);
+    return standby;
+}
+
+/* "OK role R epoch E leader ADDR zookeeper STATE" (leader "-": none). */
+static int cluster(nslock *c, nslock_cluster *out, nslock_error *err)
+{
+    const char *rest;
+    if (usable(c, err) < 0)
+        return -1;
+    nsl_client_req_str(c, "CLUSTER");
+    if (request(c, 0, &rest, err) < 0)
+        return -1;
+    unsigned long long epoch;
+    char leader[sizeof out->leader];
+    memset(out, 0, sizeof *out);
+    if (sscanf(rest, "role %15s epoch %llu leader %159s zookeeper %31s", out->role, &epoch,
+               leader, out->zookeeper) != 4)
+        return nsl_client_fail(err, NSLOCK_E_PROTOCOL, "unexpected answer to CLUSTER from %s: "
+                               "'%.80s'", c->where, rest);
+    out->epoch = epoch;
+    snprintf(out->leader, sizeof out->leader, "%s", strcmp(leader, "-") ? leader : "");
+    nsl_client_ok(err);
+    return 0;
+}
+
+int nslock_cluster_get(nslock *c, nslock_cluster *out, nslock_error *err)
+{
+    API_CALL(c, err, cluster(c, out, &e_));
 }
 
 /* ---- locks ------------------------------------------------------------------ */

@@ -46,6 +46,12 @@ struct nslock {
 
     /* restart recovery (recover.c) */
     bool tcp;
+    char **servers;             /* TCP: the addresses given (an HA cluster: several) */
+    size_t nservers;
+    bool standby_ok;            /* a standby's STANDBY leaves the connection open */
+    bool standby;               /* connected to a standby: no session */
+    char leader_hint[160];      /* the leader the last STANDBY answer named, "" none */
+    double takeover;            /* HA: seconds a standby may need to follow the leader */
     long server_uid;            /* Unix: a server uid trusted besides root and ours; -1 none */
     char *token;                /* TCP: for reconnecting */
     char client_name[64];
@@ -145,8 +151,24 @@ int nsl_client_keeper_start(nslock *c, nslock_error *err);
 void nsl_client_keeper_stop(nslock *c);
 /* After the descriptor changed: the keeper watches the new one. */
 void nsl_client_keeper_wake(nslock *c);
-/* HELLO (and AUTH first over TCP) on a fresh connection. */
-int nsl_client_hello(nslock *c, nslock_error *err);
+/* HELLO (and AUTH first over TCP) on a fresh connection to where. */
+int nsl_client_hello_at(nslock *c, const char *where, nslock_error *err);
+
+/* ---- where the server is (cluster.c) ---- */
+
+/* From the options: the Unix socket, or the TCP addresses and the token. */
+int nsl_client_set_target(nslock *c, const nslock_options *o, const nslock_options_more *more,
+                          nslock_error *err);
+void nsl_client_free_target(nslock *c);
+/* HELLO at the leader: at c->where, or, given several servers, at the
+ * first that leads, following STANDBY hints; avoid_current: c->where lost
+ * its connection, try it last. */
+int nsl_client_hello(nslock *c, int avoid_current, nslock_error *err);
+/* nsl_client_hello for a new handle: during an election (every server a
+ * standby, or away) it tries again with back-off for the grace period. */
+int nsl_client_hello_cluster(nslock *c, nslock_error *err);
+/* After HELLO: TCP keep-alive on the connection to an HA leader. */
+void nsl_client_watch_leader(nslock *c);
 
 /* ---- request text (text.c) ---- */
 

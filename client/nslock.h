@@ -116,7 +116,13 @@ NSLOCK_API int nslock_connect(nslock **out, const char *socket_path, const char 
 NSLOCK_API int nslock_connect_tcp(nslock **out, const char *host_port, const char *token,
                                   const char *client_name, nslock_error *err);
 
-/* Everything a connection can be given. Zero fields take the defaults. */
+/* Everything a connection can be given. Zero fields take the defaults.
+ *
+ * Where the server is: nslock_options_more.servers, else host_port, else
+ * socket_path, else $NSLOCK_SERVERS (TCP), else nslock_default_socket().
+ * Over TCP the token is token, else the first line of
+ * nslock_options_more.token_file, else of $NSLOCK_TOKEN_FILE (a file
+ * anybody may read is refused). */
 typedef struct nslock_options {
     const char *socket_path;     /* NULL: nslock_default_socket() */
     const char *host_port;       /* TCP "host:port" instead of the Unix socket */
@@ -141,6 +147,23 @@ enum { NSLOCK_KEEPER_THREAD = 0, NSLOCK_KEEPER_NONE = 1 };
  * are this with a socket path or host:port and everything else default. */
 NSLOCK_API int nslock_open(nslock **out, const nslock_options *options, nslock_error *err);
 
+/* What else a connection may be given (a struct of its own: nslock_options
+ * keeps its layout for programs and bindings built against it). */
+typedef struct nslock_options_more {
+    const char *servers;         /* TCP, an HA cluster (docs/HA.md): "host:port,host:port"
+                                    tried in turn; a standby's answer names the leader,
+                                    which is tried next. After a lost connection the
+                                    library reclaims at whichever server leads then. */
+    const char *token_file;      /* TCP: where the token is, when options.token is NULL */
+    int standby_ok;              /* nonzero: stay with the first server that answers, even
+                                    a standby (no session there: nslock_is_standby() is 1,
+                                    and only PING, STATS and CLUSTER work) */
+} nslock_options_more;
+
+/* nslock_open with more; options and more may be NULL. */
+NSLOCK_API int nslock_open_ex(nslock **out, const nslock_options *options,
+                              const nslock_options_more *more, nslock_error *err);
+
 /* Ends the session (the server releases everything it holds) and frees the
  * handle. c may be NULL. */
 NSLOCK_API void nslock_close(nslock *c);
@@ -156,6 +179,23 @@ NSLOCK_API uint64_t nslock_session_id(const nslock *c);
  * (upper-cased, as the server stores it), or NULL while it is the server's
  * default namespace and the server did not say which that is. */
 NSLOCK_API const char *nslock_current_namespace(const nslock *c);
+
+/* The address the handle is connected to (the socket path or host:port of
+ * the leader it found), copied into buf. Returns 0, or -1 when cap is too
+ * small. */
+NSLOCK_API int nslock_server_address(nslock *c, char *buf, size_t cap);
+
+/* 1 when the handle is connected to a standby (nslock_options.standby_ok). */
+NSLOCK_API int nslock_is_standby(nslock *c);
+
+/* CLUSTER: the server's place in an HA cluster. */
+typedef struct nslock_cluster {
+    char role[16];               /* "alone" (no HA), "leader", "standby", "electing" */
+    uint64_t epoch;              /* the leader's epoch; 0 on a standby */
+    char leader[160];            /* host:port of the leader, "" when none is known */
+    char zookeeper[32];          /* the ZooKeeper session's state, "-" alone */
+} nslock_cluster;
+NSLOCK_API int nslock_cluster_get(nslock *c, nslock_cluster *out, nslock_error *err);
 
 /* "OK PONG": one round trip. */
 NSLOCK_API int nslock_ping(nslock *c, nslock_error *err);

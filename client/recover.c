@@ -261,12 +261,13 @@ int nsl_client_recover(nslock *c, nslock_error *err)
     memcpy(secret, c->secret, sizeof secret);
     memcpy(ns, c->ns, sizeof ns);
     double grace = c->server_grace > 0 ? c->server_grace : 1;
-    double give_up = nsl_client_now() + grace + 1;
+    /* in a cluster a standby first has to notice and take over */
+    double give_up = nsl_client_now() + c->takeover + grace + 1;
     double delay = BACKOFF_FIRST;
     bool have = nsl_mirror_count(&c->mirror) > 0 || c->mirror.tlevel > 0;
     for (;;) {
         nslock_error why;
-        int rc = nsl_client_hello(c, &why);
+        int rc = nsl_client_hello(c, 1, &why);
         if (rc == 0 && c->epoch == old_epoch && c->tcp) {
             /* The same server, over TCP: the session may still be open (a
              * request of it may even be waiting in the server's queue). */
@@ -336,7 +337,7 @@ int nsl_client_recover(nslock *c, nslock_error *err)
             return nsl_client_declare_lost(c, err, NSLOCK_E_LOST,
                                            "no server at %s within %.1f s of losing the "
                                            "connection (%s): session %llu's locks are lost",
-                                           c->where, grace + 1, why.message,
+                                           c->where, c->takeover + grace + 1, why.message,
                                            (unsigned long long)session);
         sleep_for(delay);
         delay = delay * 2 < BACKOFF_MAX ? delay * 2 : BACKOFF_MAX;
@@ -374,9 +375,16 @@ static bool hung_up(int fd, int timeout_ms, int wake_fd)
  * an idle handle says PING after a third of it. -1: no keep-alive due. */
 static int keepalive_ms(const nslock *c)
 {
-    if (!c->tcp || c->server_timeout <= 0 || c->fd < 0 || c->lost)
+    if (!c->tcp || c->fd < 0 || c->lost)
         return -1;
-    double left = c->last_io + c->server_timeout / 3 - nsl_client_now();
+    double every = c->server_timeout > 0 ? c->server_timeout / 3 : -1;
+    /* an HA leader is also checked on, so that a frozen one is left in time
+     * to reclaim at its successor (docs/HA.md) */
+    if (c->takeover > 0 && (every < 0 || every > c->takeover / 2))
+        every = c->takeover / 2;
+    if (every < 0)
+        return -1;
+    double left = c->last_io + every - nsl_client_now();
     return left <= 0 ? 0 : (int)(left * 1000) + 1;
 }
 
@@ -389,8 +397,18 @@ static void keepalive(nslock *c)
     const char *rest;
     nsl_client_req_reset(c);
     nsl_client_req_str(c, "PING");
-    if (exchange(c, nsl_client_deadline(c, 0), &rest, &err) < 0 &&
-        nsl_client_should_recover(c, &err) && nsl_client_recover(c, &err) == 0) {
+    double deadline = nsl_client_deadline(c, 0);
+    if (c->takeover > 0) {
+        double soon = nsl_client_now() + (c->takeover < 1 ? 1 : c->takeover);
+        if (deadline < 0 || deadline > soon)
+            deadline = soon;
+    }
+    /* a keep-alive nobody answers (a frozen server) is a lost connection:
+     * no call of the program's is cut off by giving up on it */
+    if (exchange(c, deadline, &rest, &err) < 0 &&
+        (nsl_client_should_recover(c, &err) || (err.code == NSLOCK_E_TIMEOUT && c->recovery &&
+                                                !c->lost && !c->closing)) &&
+        nsl_client_recover(c, &err) == 0) {
         /* a resumed session may owe the PING's answer: nobody waits for it */
         char *line;
         size_t len;

@@ -30,7 +30,7 @@ struct op {
     char *text;              /* a created node's path, a watched path */
     char *data;              /* the data read */
     int data_len;
-    int64_t czxid;
+    int64_t czxid, mzxid;
     int32_t version;
     uint64_t base;           /* a token reservation's starting mark */
     char **children;
@@ -72,12 +72,12 @@ struct nsl_coord {
     nsl_coord_role role;
     int zk_state;
     char my_node[PATH_MAX_BYTES];   /* our election znode, "" before it exists */
-    int64_t my_czxid;
     uint64_t epoch;
     char leader[256];
     bool leader_known;
     uint64_t last_ok_ns;         /* the last answer from ZooKeeper (uv_hrtime) */
     bool heartbeat_out;
+    bool restart_due;            /* stepped down on the send path: new session at the tick */
     uint64_t tokens_base, tokens_reserved;
     int32_t tokens_version;
     bool stopping;
@@ -160,7 +160,7 @@ static void stat_done(int rc, const struct Stat *st, const void *data)
     op *o = (op *)data;
     o->rc = rc;
     if (rc == ZOK && st)
-        o->version = st->version, o->czxid = st->czxid;
+        o->version = st->version, o->czxid = st->czxid, o->mzxid = st->mzxid;
     enqueue(o->c, o);
 }
 
@@ -248,6 +248,7 @@ static void restart_session(nsl_coord *c, const char *why)
     c->my_node[0] = '\0';
     c->zk_state = 0;
     c->heartbeat_out = false;
+    c->restart_due = false;
     open_session(c);
 }
 
@@ -291,7 +292,7 @@ static void drain(uv_async_t *h)
             return;
         /* Answers from a closed session, or after stop, are stale. */
         bool current = o->generation == c->generation && !c->stopping;
-        if (current && o->rc != ZCLOSING) {
+            if (current && o->rc != ZCLOSING) {
             if (o->on_done) {
                 if (o->rc == ZOK || o->rc == ZNONODE || o->rc == ZNODEEXISTS || o->rc == ZBADVERSION)
                     heard(c);
@@ -363,7 +364,9 @@ static void on_tokens_set(nsl_coord *c, op *o)
         c->role = NSL_COORD_LEADER;
         snprintf(c->leader, sizeof c->leader, "%s", c->advertise);
         c->leader_known = true;
-        c->epoch = (uint64_t)c->my_czxid;
+        /* The zxid of this leadership's first reservation: above every
+         * earlier leader's, whichever order the election znodes came in. */
+        c->epoch = (uint64_t)o->mzxid;
         if (c->ev.leading)
             c->ev.leading(c->arg, c->epoch);
     }
@@ -452,7 +455,6 @@ static void on_election_node(nsl_coord *c, op *o)
         return;
     }
     snprintf(c->my_node, sizeof c->my_node, "%s", o->text);
-    c->my_czxid = o->czxid;
     read_election(c);
 }
 
@@ -524,12 +526,22 @@ bool nsl_coord_may_grant(nsl_coord *c)
     if (uv_hrtime() - c->last_ok_ns < jeopardy_ns(c))
         return true;
     step_down(c, "no answer from ZooKeeper for two thirds of the session timeout");
+    /* The session must go too, on the next tick (not inside a send): while
+     * its election znode stays first this server would lead again under
+     * the same znode, and nobody else could. */
+    c->restart_due = true;
+    uv_timer_start(&c->tick, on_tick, 0, uv_timer_get_repeat(&c->tick));
     return false;
 }
 
 static void on_tick(uv_timer_t *t)
 {
     nsl_coord *c = t->data;
+    if (c->restart_due) {
+        c->restart_due = false;
+        restart_session(c, "no answer from ZooKeeper for two thirds of the session timeout");
+        return;
+    }
     if (c->role == NSL_COORD_LEADER && !nsl_coord_may_grant(c)) {
         restart_session(c, "no answer from ZooKeeper for two thirds of the session timeout");
         return;

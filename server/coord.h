@@ -9,11 +9,13 @@
  * Znodes under the cluster's path P:
  *   P/election/n_NNNNNNNNNN   ephemeral sequential, one per server, data =
  *                             the address clients use to reach it; the
- *                             lowest leads. The leader's epoch is its
- *                             znode's czxid, which rises with every leader.
+ *                             lowest leads.
  *   P/tokens                  "N": fencing tokens up to N are reserved;
  *                             a leader raises it by compare-and-set before
- *                             it hands out tokens beyond it.
+ *                             it hands out tokens beyond it. A leader's
+ *                             epoch is the zxid of its first such write,
+ *                             so it rises with every leadership, even one
+ *                             regained under the same election znode.
  *   P/registry/S              one per session holding locks (S its id),
  *                             data = the SHA-256 of its secret, in hex.
  */

@@ -41,6 +41,18 @@ expect 1 '^ERR STANDBY - no server leads yet'
 expect 2 '^ERR STANDBY'
 expect 3 '^OK role standby epoch 0 leader - zookeeper connecting$'
 expect 4 '^OK'
+# stats answers on a standby too, and says what it is
+"$NSLOCK" stats --server "127.0.0.1:$port" --token-file "$tmp/token" >"$tmp/stats" 2>&1 || {
+    echo "FAIL: stats on the standby: $(cat "$tmp/stats")" >&2; exit 1; }
+grep -q '^role  *standby$' "$tmp/stats" && grep -q '^leader  *(none yet)$' "$tmp/stats" \
+    && grep -q '^zookeeper  *connecting$' "$tmp/stats" || {
+    echo "FAIL: stats on the standby: $(cat "$tmp/stats")" >&2; exit 1; }
+# a lock command is told there is no leader, in words
+"$NSLOCK" lock --server "127.0.0.1:$port" --token-file "$tmp/token" -w 0 '^K' -- true \
+    >/dev/null 2>"$tmp/lockerr"
+st=$?
+[ $st -eq 2 ] && grep -q "the server is a standby: no server leads yet" "$tmp/lockerr" || {
+    echo "FAIL: lock on a lone standby: status $st, $(cat "$tmp/lockerr")" >&2; exit 1; }
 kill -TERM $pid
 wait $pid
 status=$?
