@@ -10,7 +10,7 @@
 Built on libnslock through ctypes: the protocol, restart recovery and the
 canonical rules live in the C library. See docs/PYTHON.md.
 """
-from .client import (Connection, Entry, Held, Resolution, Stats, connect,  # noqa: F401
+from .client import (Cluster, Connection, Entry, Held, Resolution, Stats, connect,  # noqa: F401
                      default_socket)
 from .errors import (Cancelled, Command, Conflict, Deadlock, Disconnected, Error,  # noqa: F401
                      InvalidArgument, Limit, LockTimeout, Lost, NotFound, OutOfMemory,

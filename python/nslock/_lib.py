@@ -22,6 +22,15 @@ class Options(Structure):
                 ("server_uid", c_long)]
 
 
+class OptionsMore(Structure):
+    _fields_ = [("servers", c_char_p), ("token_file", c_char_p), ("standby_ok", c_int)]
+
+
+class Cluster(Structure):
+    _fields_ = [("role", c_char * 16), ("epoch", c_uint64), ("leader", c_char * 160),
+                ("zookeeper", c_char * 32)]
+
+
 class Outcome(Structure):
     _fields_ = [("test", c_int), ("token", c_uint64)]
 
@@ -63,6 +72,9 @@ _SIGNATURES = {
     "nslock_errname": (c_char_p, [c_int]),
     "nslock_default_socket": (c_int, [c_char_p, c_size_t]),
     "nslock_open": (c_int, [POINTER(c_void_p), POINTER(Options), POINTER(Error_)]),
+    "nslock_open_ex": (c_int, [POINTER(c_void_p), POINTER(Options), POINTER(OptionsMore),
+                               POINTER(Error_)]),
+    "nslock_cluster_get": (c_int, [c_void_p, POINTER(Cluster), POINTER(Error_)]),
     "nslock_close": (None, [c_void_p]),
     "nslock_set_grace": (None, [c_void_p, c_double]),
     "nslock_session_id": (c_uint64, [c_void_p]),

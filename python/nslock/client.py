@@ -7,7 +7,7 @@ import os
 import threading
 from ctypes import byref, c_int, c_size_t, c_uint64, c_void_p
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 from . import _lib
 from .errors import Error, LockTimeout, from_code
@@ -69,6 +69,17 @@ class Held:
     shared: int
     shared_e: int
     token: int
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """CLUSTER: ``role`` is "alone", "leader", "standby" or "electing";
+    ``epoch`` the leader's (0 on a standby); ``leader`` its "host:port" or
+    ""; ``zookeeper`` the ZooKeeper session's state ("-" alone)."""
+    role: str
+    epoch: int
+    leader: str
+    zookeeper: str
 
 
 @dataclass(frozen=True)
@@ -359,6 +370,13 @@ class Connection:
                   "timeouts", "epoch")}
         return Stats(counters=counters, **known)
 
+    def cluster(self) -> Cluster:
+        """The server's place in an HA cluster (``role`` "alone" without one)."""
+        out = _lib.Cluster()
+        self._call(self._lib.nslock_cluster_get, byref(out))
+        return Cluster(role=_text(out.role), epoch=int(out.epoch), leader=_text(out.leader),
+                       zookeeper=_text(out.zookeeper))
+
     def held(self) -> List[Held]:
         """What the session holds, as the library mirrors it."""
         rows = ctypes.POINTER(_lib.Held)()
@@ -422,29 +440,35 @@ def default_socket() -> str:
 
 
 def connect(socket: Optional[str] = None, *, host: Optional[str] = None,
+            servers: Optional[Sequence[str]] = None,
             token: Optional[str] = None, token_file: Optional[str] = None,
             namespace: Optional[str] = None, client_name: Optional[str] = None,
             grace: Optional[float] = None, recovery: bool = True) -> Connection:
     """Opens a session: on the Unix socket ``socket`` (default:
     ``$NSLOCK_SOCKET``, else the per-user default), or over TCP to
-    ``host`` ("host:port") with the server's token (``token``, or read from
-    ``token_file``). ``namespace`` switches namespace at once;
+    ``host`` ("host:port") or to the leader among ``servers`` (the
+    "host:port" of each server of an HA cluster; after a failover the
+    session reclaims its locks at the next leader), with the server's token
+    (``token``, or read from ``token_file``, which anybody may not read).
+    Given none of these, ``$NSLOCK_SERVERS`` and ``$NSLOCK_TOKEN_FILE``
+    choose TCP before the default socket. ``namespace`` switches namespace at once;
     ``client_name`` shows in the CLIENT column; ``grace`` is how long past
     a request's own timeout to wait for its answer (default 10 s);
     ``recovery=False`` turns a lost connection into an error instead of
     reconnecting and reclaiming."""
     lib = _library()
-    if token_file is not None:
-        with open(token_file, "rb") as f:
-            token = f.read().strip().decode()
     if client_name is None:
         client_name = "python"
+    if servers is not None and (isinstance(servers, str) or not servers):
+        raise Error("servers wants a list of 'host:port' strings", 103, "ARGUMENT")
     opts = _lib.Options(socket.encode() if socket else None, host.encode() if host else None,
                         token.encode() if token else None, client_name.encode(),
                         _lib.KEEPER_THREAD, 0 if recovery else 1, 0)
+    more = _lib.OptionsMore(",".join(servers).encode() if servers else None,
+                            token_file.encode() if token_file else None, 0)
     handle = c_void_p()
     err = _lib.Error_()
-    if lib.nslock_open(byref(handle), byref(opts), byref(err)) < 0:
+    if lib.nslock_open_ex(byref(handle), byref(opts), byref(more), byref(err)) < 0:
         _raise(err)
     c = Connection(handle, lib)
     if grace is not None:

@@ -232,6 +232,20 @@ def test_tcp_with_the_token_file(tcp_server):
         nslock.connect(host=tcp_server.address, token="wrong", recovery=False)
 
 
+def test_a_server_list_skips_a_server_that_is_down(tcp_server):
+    import socket
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        down = "127.0.0.1:%d" % s.getsockname()[1]
+    with nslock.connect(servers=[down, tcp_server.address],
+                        token_file=tcp_server.token_file) as c:
+        assert c.lock("^Listed", timeout=1) > 0
+        assert c.cluster() == nslock.Cluster(role="alone", epoch=c.stats().epoch,
+                                             leader="", zookeeper="-")
+    with pytest.raises(nslock.Error, match="servers wants a list"):
+        nslock.connect(servers=tcp_server.address, token_file=tcp_server.token_file)
+
+
 def test_a_forked_child_cannot_use_the_parents_connection(conn):
     conn.lock("^Parent")
     read, write = os.pipe()
