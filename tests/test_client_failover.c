@@ -13,9 +13,10 @@
  *                lock reclaims it there; a request sent to the frozen
  *                leader is never granted after it resumes, and it rejoins
  *                as a standby.
- *   zookeeper    ZooKeeper frozen past the session timeout: the leader
- *                steps down and grants nothing; ZooKeeper back: a leader
- *                serves again and the locks are reclaimed.
+ *   zookeeper    ZooKeeper frozen past the session timeout, or killed and
+ *                started again: the leader steps down and grants nothing;
+ *                ZooKeeper back: a leader serves again and the locks are
+ *                reclaimed.
  *   `--ensemble` (label long): a three-node ensemble, one node killed: the
  *                leader keeps leading (same epoch) and granting; a second
  *                node killed (no quorum): it steps down.
@@ -388,7 +389,7 @@ static void test_failover_after_sigkill(void **state)
     assert_true(cluster_of(&srv[next], &after));
     assert_true(after.epoch > before.epoch);
     printf("failover: the new leader granted %.2f s after SIGKILL (ZooKeeper session timeout "
-           "%.1f s; %u rival polls, %u of them failed over)\n", served - killed,
+           "%.1f s; %u rival polls, %u of them answered with an error)\n", served - killed,
            SESSION_TIMEOUT_MS / 1000.0, polls, errors);
 
     /* every holder reclaimed its locks, with their tokens, at the new leader */
@@ -521,18 +522,23 @@ static void test_split_brain_after_sigstop(void **state)
 
 /* ---- ZooKeeper silent ------------------------------------------------------------ */
 
-static void test_zookeeper_frozen(void **state)
+/* ZooKeeper silent (frozen, or killed and started again on its data): the
+ * leader steps down and nobody grants; then a leader serves again and the
+ * holder has its lock, with its token. */
+static void zookeeper_outage(bool restart, const char *name)
 {
-    (void)state;
     int lead = wait_leader(10);
     assert_true(lead >= 0);
     nslock *holder = open_cluster("holder");
     nslock_outcome got;
     nslock_error err;
-    assert_int_equal(nslock_lock(holder, "^ZK", NSLOCK_EXCLUSIVE, 5, &got, &err), 0);
+    assert_int_equal(nslock_lock(holder, name, NSLOCK_EXCLUSIVE, 5, &got, &err), 0);
     assert_int_equal(got.test, 1);
 
-    tzk_signal(&zk[0], SIGSTOP);
+    if (restart)
+        tzk_kill(&zk[0]);
+    else
+        tzk_signal(&zk[0], SIGSTOP);
     /* two thirds of the session timeout without ZooKeeper: the leader stops */
     bool stepped_down = false;
     double end = now_s() + 10;
@@ -551,7 +557,10 @@ static void test_zookeeper_frozen(void **state)
     } else {
         assert_int_equal(err.code, NSLOCK_E_STANDBY);
     }
-    tzk_signal(&zk[0], SIGCONT);
+    if (restart)
+        tzk_launch(&zk[0]);
+    else
+        tzk_signal(&zk[0], SIGCONT);
     assert_true(stepped_down);
 
     /* ZooKeeper back: a leader serves again, and the holder has its lock */
@@ -560,9 +569,9 @@ static void test_zookeeper_frozen(void **state)
     size_t n = 0;
     nslock_entry *rows = NULL;
     while (now_s() < end) {
-        nslock_show_filter f = {.name_prefix = "^ZK", .no_waiters = 1};
+        nslock_show_filter f = {.name_prefix = name, .no_waiters = 1};
         if (nslock_show(rival, &f, &rows, &n, &err) == 0 && n == 1 &&
-            strcmp(rows[0].name, "^ZK") == 0)
+            strcmp(rows[0].name, name) == 0)
             break;
         if (rows)
             nslock_free(rows);
@@ -574,10 +583,22 @@ static void test_zookeeper_frozen(void **state)
     assert_int_equal(rows[0].token, got.token);
     nslock_free(rows);
     nslock_outcome out;
-    assert_int_equal(nslock_lock(rival, "^ZK", NSLOCK_EXCLUSIVE, 0, &out, &err), 0);
+    assert_int_equal(nslock_lock(rival, name, NSLOCK_EXCLUSIVE, 0, &out, &err), 0);
     assert_int_equal(out.test, 0);
     nslock_close(rival);
     nslock_close(holder);
+}
+
+static void test_zookeeper_frozen(void **state)
+{
+    (void)state;
+    zookeeper_outage(false, "^ZKFrozen");
+}
+
+static void test_zookeeper_restarted(void **state)
+{
+    (void)state;
+    zookeeper_outage(true, "^ZKRestarted");
 }
 
 /* ---- a three-node ensemble losing nodes ------------------------------------------- */
@@ -631,6 +652,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_failover_after_sigkill),
         cmocka_unit_test(test_split_brain_after_sigstop),
         cmocka_unit_test(test_zookeeper_frozen),
+        cmocka_unit_test(test_zookeeper_restarted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
