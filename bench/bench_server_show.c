@@ -8,7 +8,11 @@
  * while the SHOW was being answered (worst, p99, p50), the SHOW's own time,
  * and the server's peak resident memory (VmHWM).
  *
- *   bench_server_show --nslock build/nslock [-n ENTRIES]
+ * With --http the third session is an HTTP client instead: the server gets
+ * server.http and the table is read as GET /api/locks (the same JSON,
+ * produced a chunk per loop turn, the connection suspended in between).
+ *
+ *   bench_server_show --nslock build/nslock [-n ENTRIES] [--http]
  *
  * Output: readable lines, then one `RESULT key=value ...` line for scripts.
  */
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -113,13 +118,54 @@ static char *conn_line(conn *c)
 
 typedef struct show_run {
     const char *socket;
+    int http_port;                  /* 0: SHOW over the socket */
     volatile uint64_t start, end;   /* 0: not yet */
     long rows;
 } show_run;
 
+/* GET /api/locks (HTTP/1.0: the body ends when the server closes); rows
+ * are the lines of the document that hold an object. */
+static void http_locks(show_run *r)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->http_port),
+                            .sin_addr.s_addr = htonl(0x7f000001)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        die("connect to server.http");
+    usleep(200000);                 /* the pairs are running */
+    r->start = now_ns();
+    const char req[] = "GET /api/locks HTTP/1.0\r\n\r\n";
+    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+        die("write");
+    static char buf[1 << 16];
+    long rows = 0;
+    char prev = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("read");
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '{' && prev == ' ')      /* a row: "      {" */
+                rows++;
+            prev = buf[i];
+        }
+    }
+    r->end = now_ns();
+    r->rows = rows;
+    close(fd);
+}
+
 static void *show_thread(void *arg)
 {
     show_run *r = arg;
+    if (r->http_port) {
+        http_locks(r);
+        return NULL;
+    }
     conn *c = conn_open(r->socket);
     if (!c)
         die("connect");
@@ -143,7 +189,8 @@ static void *show_thread(void *arg)
 
 /* ---- the server ------------------------------------------------------------------- */
 
-static pid_t serve(const char *nslock, const char *dir, const char *socket, long entries)
+static pid_t serve(const char *nslock, const char *dir, const char *socket, long entries,
+                   int http_port)
 {
     char config[256], state[256], log[256];
     snprintf(config, sizeof config, "%s/nslock.yaml", dir);
@@ -154,10 +201,12 @@ static pid_t serve(const char *nslock, const char *dir, const char *socket, long
         die(config);
     fprintf(f,
             "lock_table:\n  max_entries: %ld\n  max_session_entries: %ld\n"
-            "server:\n  socket: %s\n  state_dir: %s\n  recovery_grace_s: 0\n"
-            "databases:\n  USERDB: { directory: /data/user }\n"
-            "namespaces:\n  USER: { globals: USERDB }\n",
+            "server:\n  socket: %s\n  state_dir: %s\n  recovery_grace_s: 0\n",
             entries + 1000, entries + 1000, socket, state);
+    if (http_port)
+        fprintf(f, "  http: 127.0.0.1:%d\n", http_port);
+    fprintf(f, "databases:\n  USERDB: { directory: /data/user }\n"
+            "namespaces:\n  USER: { globals: USERDB }\n");
     fclose(f);
     pid_t pid = fork();
     if (pid < 0)
@@ -216,6 +265,19 @@ static void fill(conn *c, long entries)
     }
 }
 
+/* A loopback port nobody listens on now (the kernel's choice). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        die("a free port");
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 static int u64_cmp(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -226,21 +288,24 @@ int main(int argc, char **argv)
 {
     const char *nslock = NULL;
     long entries = 1000000;
+    bool http = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--nslock") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--http")) {
+            http = true;
+        } else if (!strcmp(argv[i], "--nslock") && i + 1 < argc) {
             nslock = argv[++i];
         } else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
             entries = atol(argv[++i]);
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_server_show --nslock PATH [-n ENTRIES]\n");
+            printf("usage: bench_server_show --nslock PATH [-n ENTRIES] [--http]\n");
             return 0;
         } else {
-            fprintf(stderr, "usage: bench_server_show --nslock PATH [-n ENTRIES]\n");
+            fprintf(stderr, "usage: bench_server_show --nslock PATH [-n ENTRIES] [--http]\n");
             return 2;
         }
     }
     if (!nslock || entries < 1) {
-        fprintf(stderr, "usage: bench_server_show --nslock PATH [-n ENTRIES]\n");
+        fprintf(stderr, "usage: bench_server_show --nslock PATH [-n ENTRIES] [--http]\n");
         return 2;
     }
     char dir[] = "/tmp/nslock-bench-show-XXXXXX";
@@ -248,7 +313,8 @@ int main(int argc, char **argv)
         die("mkdtemp");
     char socket_path[128];
     snprintf(socket_path, sizeof socket_path, "%s/s.sock", dir);
-    pid_t server = serve(nslock, dir, socket_path, entries);
+    int http_port = http ? free_port() : 0;
+    pid_t server = serve(nslock, dir, socket_path, entries, http_port);
 
     conn *filler = conn_open(socket_path), *pairs = conn_open(socket_path);
     if (!filler || !pairs)
@@ -257,7 +323,7 @@ int main(int argc, char **argv)
     fill(filler, entries);
     printf("filled %ld entries in %.2f s\n", entries, (double)(now_ns() - t0) / 1e9);
 
-    show_run run = {.socket = socket_path};
+    show_run run = {.socket = socket_path, .http_port = http_port};
     pthread_t th;
     pthread_create(&th, NULL, show_thread, &run);
 
@@ -288,12 +354,12 @@ int main(int argc, char **argv)
     double p99 = during ? (double)lat[during * 99 / 100] / 1e6 : 0;
     double p50 = during ? (double)lat[during / 2] / 1e6 : 0;
     long rss = peak_rss_kib(server);
-    printf("SHOW of %ld rows: %.2f s\n", run.rows, show_s);
+    printf("%s of %ld rows: %.2f s\n", http ? "GET /api/locks" : "SHOW", run.rows, show_s);
     printf("pairs session during the SHOW: %zu requests, worst %.2f ms, p99 %.3f ms, p50 %.3f ms\n",
            during, worst, p99, p50);
     printf("server peak RSS: %ld MiB\n", rss / 1024);
-    printf("RESULT entries=%ld show_s=%.3f during=%zu worst_ms=%.3f p99_ms=%.3f p50_ms=%.3f "
-           "peak_rss_mib=%ld\n", entries, show_s, during, worst, p99, p50, rss / 1024);
+    printf("RESULT via=%s entries=%ld show_s=%.3f during=%zu worst_ms=%.3f p99_ms=%.3f p50_ms=%.3f "
+           "peak_rss_mib=%ld\n", http ? "http" : "show", entries, show_s, during, worst, p99, p50, rss / 1024);
 
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);

@@ -31,6 +31,8 @@ static void usage(FILE *out)
           "                         /var/lib/nslock for root, else ~/.local/state/nslock,\n"
           "                         with one directory per socket path below it)\n"
           "  -l, --log-level LEVEL  error, warning, info (default) or debug\n"
+          "  -f, --log-format FMT   text (default) or json: one object a line with\n"
+          "                         time, level, msg and the event's fields\n"
           "  -h, --help             print this help and exit\n"
           "\n"
           "After a restart (a crash, SIGKILL, or SIGTERM) the server waits up to\n"
@@ -49,6 +51,7 @@ int nsl_cmd_serve(int argc, char **argv)
         {"socket", required_argument, NULL, 's'},
         {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -57,7 +60,7 @@ int nsl_cmd_serve(int argc, char **argv)
     nsl_server_options_init(&opt);
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:s:d:l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:d:l:f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
@@ -72,6 +75,13 @@ int nsl_cmd_serve(int argc, char **argv)
             if (!nsl_log_level_parse(optarg, &opt.log_level)) {
                 fprintf(stderr, "nslock serve: unknown log level '%s' "
                         "(error, warning, info, debug)\nTry 'nslock serve --help'.\n", optarg);
+                return NSL_EXIT_USAGE;
+            }
+            break;
+        case 'f':
+            if (!nsl_log_format_parse(optarg, &opt.log_format)) {
+                fprintf(stderr, "nslock serve: unknown log format '%s' (text, json)\n"
+                        "Try 'nslock serve --help'.\n", optarg);
                 return NSL_EXIT_USAGE;
             }
             break;

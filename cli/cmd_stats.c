@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "answers too (the first server that answers is shown).\n"
             "\n"
             "Options:\n"
-            "  -J, --json             print one JSON object {\"stats\": {NAME: NUMBER, ...}}\n"
+            "  -J, --json             print the server's JSON document {\"stats\": {NAME:\n"
+            "                         NUMBER, ...}, \"cluster\": {...}} (STATS json)\n"
             "  -c, --config FILE      find the server through server.socket of FILE\n");
     nsl_cli_socket_config_usage(out);
     fprintf(out, "  -h, --help             show this help\n"
@@ -81,6 +82,12 @@ static void print_cluster(nslock *c)
            cl.zookeeper);
 }
 
+static int write_json(void *arg, const char *text, size_t len)
+{
+    (void)arg;
+    return fwrite(text, 1, len, stdout) == len ? 0 : -1;
+}
+
 int nsl_cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -123,7 +130,17 @@ int nsl_cmd_stats(int argc, char **argv)
     size_t count;
     nslock_error err;
     int status = NSL_EXIT_OK;
-    if (nslock_stats_list(c, &items, &count, &err) < 0) {
+    /* -J prints the server's own document (STATS json); a server older
+     * than it gets the counters printed here, as before. */
+    if (json && nslock_stats_json(c, write_json, NULL, &err) == 0) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "nslock: stats: cannot write the output\n");
+            status = NSL_EXIT_USAGE;
+        }
+    } else if (json && err.code != NSLOCK_E_SYNTAX) {
+        nsl_cli_report("stats", &err);
+        status = nsl_cli_exit_status(&err);
+    } else if (nslock_stats_list(c, &items, &count, &err) < 0) {
         nsl_cli_report("stats", &err);
         status = nsl_cli_exit_status(&err);
     } else {

@@ -1030,16 +1030,10 @@ static int read_show_rows(nslock *c, double deadline, nslock_entry **rows, size_
                      err);
 }
 
-static int do_show_json(nslock *c, const nslock_show_filter *filter,
-                        const nslock_show_more *more,
-                        int (*write)(void *arg, const char *text, size_t len), void *arg,
-                        nslock_error *err)
+/* The n lines of a DATA answer, each handed to write with its '\n'. */
+static int relay_lines(nslock *c, size_t n, int (*write)(void *arg, const char *text, size_t len),
+                       void *arg, const char *what, nslock_error *err)
 {
-    double deadline;
-    size_t n;
-    if (send_show_more(c, filter, more, true, &deadline, err) < 0
-        || read_data_header(c, deadline, &n, err) < 0)
-        return -1;
     bool refused = false;
     for (size_t i = 0; i < n; i++) {
         char *line;
@@ -1052,9 +1046,51 @@ static int do_show_json(nslock *c, const nslock_show_filter *filter,
         line[len] = '\0';
     }
     if (refused)
-        return nsl_client_fail(err, NSLOCK_E_IO, "the JSON of SHOW could not be written");
+        return nsl_client_fail(err, NSLOCK_E_IO, "the JSON of %s could not be written", what);
     nsl_client_ok(err);
     return 0;
+}
+
+static int do_show_json(nslock *c, const nslock_show_filter *filter,
+                        const nslock_show_more *more,
+                        int (*write)(void *arg, const char *text, size_t len), void *arg,
+                        nslock_error *err)
+{
+    double deadline;
+    size_t n;
+    if (send_show_more(c, filter, more, true, &deadline, err) < 0
+        || read_data_header(c, deadline, &n, err) < 0)
+        return -1;
+    return relay_lines(c, n, write, arg, "SHOW", err);
+}
+
+/* STATS json: the server's own document of its counters and its place in
+ * a cluster (the one /api/stats serves). */
+static int do_stats_json(nslock *c, int (*write)(void *arg, const char *text, size_t len),
+                         void *arg, nslock_error *err)
+{
+    if (usable(c, err) < 0)
+        return -1;
+    nsl_client_req_str(c, "STATS json");
+    double deadline = nsl_client_deadline(c, 0);
+    long long awaited = c->awaited;   /* what the last SHOW said, not this */
+    size_t n;
+    int rc = nsl_client_req_end(c, err) < 0 || nsl_client_send(c, deadline, err) < 0
+             || read_data_header(c, deadline, &n, err) < 0;
+    c->awaited = awaited;
+    return rc ? -1 : relay_lines(c, n, write, arg, "STATS", err);
+}
+
+int nslock_stats_json(nslock *c, int (*write)(void *arg, const char *text, size_t len),
+                      void *arg, nslock_error *err)
+{
+    /* not sent again: the lines already written cannot be taken back */
+    if (c == NULL)
+        return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)");
+    pthread_mutex_lock(&c->mu);
+    int rc = do_stats_json(c, write, arg, err);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 static int do_show_ex(nslock *c, const nslock_show_filter *filter, const nslock_show_more *more,

@@ -360,6 +360,11 @@ typedef struct nslock_stat {
 } nslock_stat;
 NSLOCK_API int nslock_stats_list(nslock *c, nslock_stat **items, size_t *count,
                                  nslock_error *err);
+/* STATS json: the server's JSON document {"stats": {...}, "cluster": {...}}
+ * (docs/PROTOCOL.md), handed to write() a line at a time, '\n' included,
+ * as nslock_show_json does. A server older than it answers NSLOCK_E_SYNTAX. */
+NSLOCK_API int nslock_stats_json(nslock *c, int (*write)(void *arg, const char *text, size_t len),
+                                 void *arg, nslock_error *err);
 
 /* NAMESPACES: the namespaces the server's configuration declares, in its
  * order, each with its globals database. */

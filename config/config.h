@@ -123,8 +123,10 @@ typedef struct nsl_config {
     uint32_t session_timeout_s;     /* server.session_timeout_s: silent TCP sessions, default 10 */
     uint32_t output_limit_mb;       /* server.output_limit_mb: unsent answers, all sessions, default 64 */
     uint32_t max_unauthenticated;   /* server.max_unauthenticated: TCP connections before AUTH, default 64 */
+    char *http;                     /* server.http: HOST:PORT of /metrics and /, or NULL (off) */
     nsl_pos listen_pos;
     nsl_pos token_file_pos;
+    nsl_pos http_pos;
 
     /* ha: high availability on ZooKeeper; ha_zookeeper NULL when absent. */
     char *ha_zookeeper;             /* ha.zookeeper: "host:port,host:port" */

@@ -29,6 +29,8 @@ static const struct {
     {"out-of-range", "a number outside its allowed range"},
     {"invalid-name", "a database or namespace name that is not valid"},
     {"bad-listen", "server.listen is not HOST:PORT"},
+    {"bad-http", "server.http is not HOST:PORT"},
+    {"http-without-token", "server.http off the loopback without a token file"},
     {"path-too-long", "a path longer than the system allows"},
     {"missing-token-file", "TCP enabled without a token file"},
     {"bad-address", "an address that is not HOST:PORT"},

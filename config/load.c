@@ -552,7 +552,7 @@ static const field lock_table_fields[] = {
     NUMBER(max_session_entries, 1, 100000000),
 };
 
-enum { SERVER_SOCKET, SERVER_LISTEN, SERVER_TOKEN_FILE };
+enum { SERVER_SOCKET, SERVER_LISTEN, SERVER_TOKEN_FILE, SERVER_HTTP = 10 };
 static const field server_fields[] = {
     [SERVER_SOCKET] = STRING(socket),
     [SERVER_LISTEN] = STRING(listen),
@@ -564,6 +564,7 @@ static const field server_fields[] = {
     NUMBER(session_timeout_s, 1, 3600),
     NUMBER(output_limit_mb, 1, 65536),
     NUMBER(max_unauthenticated, 1, 65536),
+    [SERVER_HTTP] = STRING(http),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -680,6 +681,27 @@ static void check_listen(loader *L, const node *n)
     check_host_port(L, n, "bad-listen", "server.listen", n->text, n->len);
 }
 
+/* 127.0.0.0/8, [::1] or localhost: only this machine can connect. */
+static bool is_loopback_host(const char *host_port)
+{
+    return !strncmp(host_port, "127.", 4) || !strncmp(host_port, "[::1]:", 6) ||
+           !strncmp(host_port, "localhost:", 10);
+}
+
+/* server.http: HOST:PORT; off the loopback its requests need the TCP
+ * token, so server.token_file must be there. */
+static void check_http(loader *L, const node *n)
+{
+    nsl_config *cfg = L->cfg;
+    cfg->http_pos = n->pos;
+    if (!check_host_port(L, n, "bad-http", "server.http", n->text, n->len))
+        return;
+    if (!is_loopback_host(cfg->http) && !cfg->token_file)
+        error_at(L, "http-without-token", n->pos, "server.http `%s` is not a loopback address: "
+                 "it needs server.token_file (requests must carry Authorization: Bearer TOKEN), "
+                 "or use 127.0.0.1:PORT", show_node(L, n));
+}
+
 /* A wildcard address to listen on, which clients cannot be told to use. */
 static bool is_wildcard_host(const char *host_port)
 {
@@ -783,6 +805,8 @@ static void read_server(loader *L, const node *map)
     }
     if (cfg->token_file)
         cfg->token_file_pos = found[SERVER_TOKEN_FILE]->pos;
+    if (cfg->http)
+        check_http(L, found[SERVER_HTTP]);
 }
 
 /* ---- databases and namespaces ------------------------------------------- */
@@ -1100,6 +1124,7 @@ void nsl_config_free(nsl_config *cfg)
     free(cfg->file);
     free(cfg->socket);
     free(cfg->listen);
+    free(cfg->http);
     free(cfg->token_file);
     free(cfg->admin_group);
     free(cfg->state_dir);

@@ -439,6 +439,15 @@ static bool owners_ok(checker *k)
     if (ok && (n != k->held_count || n != e->entries))
         ok = bad(k, NULL, "the owners list %zu entries, the table holds %zu, the count says %llu",
                  n, k->held_count, (unsigned long long)e->entries);
+    /* the per-database counts (nslock_database_entries) add up, database by database */
+    for (uint32_t db = 0; ok && db < e->database_count; db++) {
+        uint64_t in_db = 0;
+        for (size_t i = 0; i < n; i++)
+            in_db += lk_holder_node(listed[i])->db == db;
+        if (in_db != e->database_entries[db])
+            ok = bad(k, NULL, "database %u: %llu entries held, its count says %llu", db,
+                     (unsigned long long)in_db, (unsigned long long)e->database_entries[db]);
+    }
     if (ok && n > 1) {
         qsort(listed, n, sizeof *listed, ptr_cmp);
         qsort(k->held, n, sizeof *k->held, ptr_cmp);

@@ -159,7 +159,11 @@ nsl_engine *nsl_engine_new(const nsl_engine_options *opt, const nsl_resolver *re
     e->ctx = ctx;
     e->database_count = (uint32_t)nsl_registry_database_count(nsl_resolver_registry(resolver));
     e->roots = calloc(e->database_count ? e->database_count : 1, sizeof *e->roots);
-    if (!e->roots) {
+    e->database_entries = calloc(e->database_count ? e->database_count : 1,
+                                 sizeof *e->database_entries);
+    if (!e->roots || !e->database_entries) {
+        free(e->roots);
+        free(e->database_entries);
         free(e);
         return NULL;
     }
@@ -178,6 +182,7 @@ void nsl_engine_free(nsl_engine *e)
 {
     if (!e)
         return;
+    e->cb.released = NULL;             /* the table going away is not releases */
     lk_cursors_free(e);
     lk_owner *o, *tmp;
     HASH_ITER(hh, e->owners, o, tmp) {
@@ -192,6 +197,7 @@ void nsl_engine_free(nsl_engine *e)
     lk_nodes_flush(e);
     lk_roots_free(e);
     free(e->roots);
+    free(e->database_entries);
     lk_pools_free(e);
     free(e->heap);
     free(e->epochs);
@@ -1363,4 +1369,9 @@ void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out)
     out->owners = HASH_COUNT(e->owners);
     out->waiters = e->waiters;
     out->last_token = e->last_token;
+}
+
+uint64_t nsl_engine_database_entries(const nsl_engine *e, uint32_t database)
+{
+    return database < e->database_count ? e->database_entries[database] : 0;
 }

@@ -225,6 +225,7 @@ struct nsl_engine {
     void *ctx;
 
     lk_node **roots;                    /* per database sentinel, not in any table */
+    uint64_t *database_entries;         /* per database: entries held there */
     lk_pool node_pools[NODE_POOLS];
     lk_pool extra_pool;                 /* lk_holder_extra */
     lk_pool more_pool;                  /* lk_node_more */

@@ -67,6 +67,11 @@ typedef struct nsl_engine_callbacks {
     void (*done)(void *ctx, nsl_owner_id owner, const nsl_lock_result *result);
     /* Something an operator should see in the log. May be NULL. */
     void (*notice)(void *ctx, nsl_notice kind, const char *text);
+    /* A table entry left the table (released, removed, its owner ended, or
+     * folded into its parent by an escalation); since is the time of its
+     * first grant, as passed in. For the server's hold-time figures; it
+     * must not call into the engine. May be NULL. */
+    void (*released)(void *ctx, uint32_t database, uint64_t since);
 } nsl_engine_callbacks;
 
 /* The engine borrows resolver (and through it the registry). */
@@ -212,6 +217,8 @@ typedef struct nsl_engine_stats {
 } nsl_engine_stats;
 
 void nsl_engine_stats_get(const nsl_engine *e, nsl_engine_stats *out);
+/* The table entries held in one database (0 for an unknown one). */
+uint64_t nsl_engine_database_entries(const nsl_engine *e, uint32_t database);
 
 /* Recomputes the engine's derived state from scratch (counters at every
  * node, pins, owners' lists and entry counts, the idle ring, the deadline

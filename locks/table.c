@@ -506,6 +506,7 @@ static void owner_list_add(nsl_engine *e, lk_holder *h)
     o->held = h;
     o->entries++;
     e->entries++;
+    e->database_entries[lk_holder_node(h)->db]++;
 }
 
 static void owner_list_remove(nsl_engine *e, lk_holder *h)
@@ -522,6 +523,10 @@ static void owner_list_remove(nsl_engine *e, lk_holder *h)
     h->owner_prev = h->owner_next = NULL;
     o->entries--;
     e->entries--;
+    uint32_t db = lk_holder_node(h)->db;
+    e->database_entries[db]--;
+    if (e->cb.released)
+        e->cb.released(e->ctx, db, lk_holder_since(e, h));
 }
 
 /* Adds delta to the "held below" counts of every ancestor of n, for the

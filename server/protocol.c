@@ -153,10 +153,20 @@ static void lock_reply(nsl_session *s, const nsl_lock_result *r)
     }
 }
 
+/* nslock_wait_seconds: arrival to grant, measured here because the engine
+ * reads no clock. */
+static void observe_wait(nsl_session *s, const nsl_lock_result *r)
+{
+    if (r->code == NSL_OK && r->test == 1)
+        nsl_histogram_observe(&s->srv->metrics.wait,
+                              (double)(uv_hrtime() - s->lock_arrived_ns) / 1e9);
+}
+
 void nsl_protocol_lock_done(nsl_session *s, const nsl_lock_result *r)
 {
     size_t from = s->out_len;
     s->waiting = false;
+    observe_wait(s, r);
     lock_reply(s, r);
     nsl_session_answered(s, from);
     nsl_session_make_ready(s);
@@ -191,9 +201,11 @@ static void req_lock(request *rq, size_t keyword_at)
      * (through `done`), so the flag is set first and cleared by whoever
      * answers. */
     s->waiting = true;
+    s->lock_arrived_ns = uv_hrtime();
     nsl_lock_result r;
     if (nsl_engine_execute(srv->engine, s->owner, &srv->cmd, nsl_server_now(srv), &r) == NSL_DONE) {
         s->waiting = false;
+        observe_wait(s, &r);
         lock_reply(s, &r);
     } else if (cancelled && nsl_engine_cancel(srv->engine, s->owner, nsl_server_now(srv), &r)) {
         s->waiting = false;
@@ -278,19 +290,19 @@ static void req_cluster(request *rq)
     nsl_session *s = rq->s;
     if (!no_more_words(rq))
         return;
-    nsl_server *srv = s->srv;
-    const char *leader = srv->coord ? srv->ha_leader : srv->ha_advertise;
+    nsl_cluster_info cl;
+    nsl_cluster_collect(s->srv, &cl);
     nsl_out_str(s, "OK role ");
-    nsl_out_str(s, nsl_ha_role(srv));
+    nsl_out_str(s, cl.role);
     nsl_out_str(s, " epoch ");
-    nsl_out_u64(s, srv->coord && !srv->ha_serving ? 0 : srv->state.epoch);
+    nsl_out_u64(s, cl.epoch);
     nsl_out_str(s, " leader ");
-    if (leader[0])
-        nsl_out_clean(s, leader, strlen(leader));
+    if (cl.leader[0])
+        nsl_out_clean(s, cl.leader, strlen(cl.leader));
     else
         nsl_out_char(s, '-');
     nsl_out_str(s, " zookeeper ");
-    nsl_out_str(s, nsl_ha_zookeeper_state(srv));
+    nsl_out_str(s, cl.zookeeper);
     nsl_out_char(s, '\n');
 }
 
@@ -345,6 +357,7 @@ static void req_hello(request *rq)
         }
         /* other keys: ignored, so newer clients can say more */
     }
+    nsl_session_log_start(s);
     nsl_server *srv = s->srv;
     const nsl_namespace *ns =
         nsl_registry_namespace(srv->reg, nsl_engine_owner_namespace(srv->engine, s->owner));
@@ -657,38 +670,51 @@ out:
 
 /* ---- STATS ------------------------------------------------------------------------------ */
 
-static void stat_line(nsl_session *s, const char *name, uint64_t v)
-{
-    nsl_out_str(s, name);
-    nsl_out_char(s, '\t');
-    nsl_out_u64(s, v);
-    nsl_out_char(s, '\n');
-}
-
+/* STATS: `DATA 15` and NAME<TAB>VALUE lines; STATS json: the lines of
+ * the JSON document /api/stats serves too (metrics.c). */
 static void req_stats(request *rq)
 {
     nsl_session *s = rq->s;
-    if (!no_more_words(rq))
-        return;
-    nsl_engine_stats st;
-    nsl_engine_stats_get(s->srv->engine, &st);
+    const char *w;
+    size_t wlen, col;
+    bool json = false;
+    if (next_word(rq, &w, &wlen, &col)) {
+        if (!word_is(w, wlen, "json")) {
+            nsl_out_errf(s, NSL_SYNTAX, "column %zu: unexpected '%.*s' (STATS takes only json)",
+                         col, (int)(wlen > 40 ? 40 : wlen), w);
+            return;
+        }
+        json = true;
+        if (!no_more_words(rq))
+            return;
+    }
     nsl_server *srv = s->srv;
-    nsl_out_str(s, "DATA 15\n");
-    stat_line(s, "entries", st.entries);
-    stat_line(s, "max_entries", st.max_entries);
-    stat_line(s, "sessions", st.owners);
-    stat_line(s, "waiters", st.waiters);
-    stat_line(s, "grants", st.grants);
-    stat_line(s, "escalations", st.escalations);
-    stat_line(s, "deadlocks", st.deadlocks);
-    stat_line(s, "timeouts", st.timeouts);
-    stat_line(s, "table_full_episodes", st.table_full_episodes);
-    stat_line(s, "epoch", srv->state.epoch);
-    stat_line(s, "recovering", nsl_recovery_active(srv));
-    stat_line(s, "recovery_awaited", nsl_recovery_awaited(srv));
-    stat_line(s, "registry_syncs", srv->state.registry_syncs);
-    stat_line(s, "refused_connections", nsl_guard_refused(srv));
-    stat_line(s, "auth_failures", nsl_guard_auth_failures(srv));
+    if (json) {
+        nsl_text t = {0};
+        size_t lines = nsl_stats_json(srv, &t);
+        if (t.failed) {
+            nsl_text_free(&t);
+            nsl_out_err(s, NSL_NOMEM, NULL);
+            return;
+        }
+        nsl_out_str(s, "DATA ");
+        nsl_out_u64(s, lines);
+        nsl_out_char(s, '\n');
+        nsl_out_put(s, t.p, t.len);
+        nsl_text_free(&t);
+        return;
+    }
+    nsl_stat_item items[NSL_STATS_COUNT];
+    size_t n = nsl_stats_collect(srv, items);
+    nsl_out_str(s, "DATA ");
+    nsl_out_u64(s, n);
+    nsl_out_char(s, '\n');
+    for (size_t i = 0; i < n; i++) {
+        nsl_out_str(s, items[i].name);
+        nsl_out_char(s, '\t');
+        nsl_out_u64(s, items[i].value);
+        nsl_out_char(s, '\n');
+    }
 }
 
 /* ---- REMOVE ----------------------------------------------------------------------------- */
@@ -998,6 +1024,7 @@ static void req_remove(request *rq)
         if (everyone ? touches_others(s, &a) : !only_self) {
             nsl_log(NSL_LOG_WARN, "REMOVE by %s [%s] refused: other owners' entries need an admin",
                     r.who, criteria + 1);
+            srv->metrics.removals_refused++;
             if (srv->cfg->admin_group)
                 nsl_out_errf(s, NSL_PROTECT,
                              "removing another owner's locks needs root, the server's user "
@@ -1038,6 +1065,8 @@ static void req_remove(request *rq)
         return;
     }
     log_removal(&r, criteria, removed);
+    srv->metrics.removals++;
+    srv->metrics.removed_entries += removed;
     nsl_out_str(s, "OK ");
     nsl_out_u64(s, removed);
     nsl_out_char(s, '\n');

@@ -90,12 +90,16 @@ static void on_done(void *ctx, nsl_owner_id owner, const nsl_lock_result *r)
 
 static void on_notice(void *ctx, nsl_notice kind, const char *text)
 {
-    (void)ctx;
+    nsl_server *srv = ctx;
     switch (kind) {
     case NSL_NOTICE_TABLE_FULL:
+        srv->metrics.table_full = true;
         nsl_log(NSL_LOG_WARN, "%s", text);
         break;
     case NSL_NOTICE_TABLE_ROOM:
+        srv->metrics.table_full = false;
+        nsl_log(NSL_LOG_INFO, "%s", text);
+        break;
     case NSL_NOTICE_DEADLOCK:
         nsl_log(NSL_LOG_INFO, "%s", text);
         break;
@@ -103,6 +107,15 @@ static void on_notice(void *ctx, nsl_notice kind, const char *text)
         nsl_log(NSL_LOG_DEBUG, "%s", text);
         break;
     }
+}
+
+/* nslock_hold_seconds; times are the loop's milliseconds the engine was given. */
+static void on_released(void *ctx, uint32_t database, uint64_t since)
+{
+    (void)database;
+    nsl_server *srv = ctx;
+    uint64_t now = nsl_server_now(srv);
+    nsl_histogram_observe(&srv->metrics.hold, now > since ? (double)(now - since) / 1000 : 0);
 }
 
 /* ---- settling after an event ---------------------------------------------------- */
@@ -392,6 +405,7 @@ static void server_stop(nsl_server *srv, const char *why)
         return;
     nsl_log(NSL_LOG_INFO, "stopping (%s)", why);
     srv->stopping = true;
+    nsl_http_stop(srv);
     if (srv->unix_open)
         uv_close((uv_handle_t *)&srv->unix_listener, NULL);
     if (srv->tcp_open)
@@ -486,7 +500,7 @@ bool nsl_server_new_engine(nsl_server *srv, uint64_t first_token, nsl_owner_id f
     eo.max_owner_entries = cfg->max_session_entries;
     eo.first_token = first_token;
     eo.first_owner = first_owner;
-    nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice};
+    nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice, .released = on_released};
     nsl_engine *e = nsl_engine_new(&eo, srv->resolver, &cb, srv);
     if (!e) {
         nsl_log(NSL_LOG_ERROR, "cannot create the lock engine");
@@ -495,6 +509,7 @@ bool nsl_server_new_engine(nsl_server *srv, uint64_t first_token, nsl_owner_id f
     if (srv->engine)
         nsl_engine_free(srv->engine);
     srv->engine = e;
+    srv->metrics.table_full = false;
     srv->timer_due = UINT64_MAX;     /* the old engine's deadline is gone with it */
     if (uv_is_active((uv_handle_t *)&srv->timer))
         uv_timer_stop(&srv->timer);
@@ -547,6 +562,11 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
         return false;
     if (cfg->listen && !listen_tcp(srv))
         return false;
+    /* Off the loopback, HTTP requests carry the TCP token too. */
+    if (cfg->http && cfg->token_file && !srv->auth_token && !read_auth_token(srv))
+        return false;
+    if (cfg->http && !nsl_http_start(srv))
+        return false;
     if (!nsl_guard_start(srv))
         return false;
     if (cfg->ha_zookeeper && !nsl_ha_start(srv))
@@ -572,6 +592,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
         opt = &defaults;
     }
     nsl_log_set_level(opt->log_level);
+    nsl_log_set_format(opt->log_format);
     nsl_server *srv = calloc(1, sizeof *srv);
     if (!srv) {
         nsl_log(NSL_LOG_ERROR, "out of memory");
@@ -612,6 +633,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
         srv->stopping = true;
     }
 
+    nsl_http_stop(srv);                  /* a start that failed after it began */
     uv_walk(&srv->loop, close_any, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&srv->loop) != 0)

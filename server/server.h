@@ -23,10 +23,19 @@ typedef enum nsl_log_level {
 /* "error", "warn" (or "warning"), "info", "debug", any case. */
 bool nsl_log_level_parse(const char *text, nsl_log_level *out);
 
+typedef enum nsl_log_format {
+    NSL_LOG_TEXT,                /* a line of words (the default) */
+    NSL_LOG_JSON,                /* one JSON object a line: time, level, msg, fields */
+} nsl_log_format;
+
+/* "text" or "json", any case. */
+bool nsl_log_format_parse(const char *text, nsl_log_format *out);
+
 typedef struct nsl_server_options {
     const char *socket_path;     /* NULL: server.socket, else the default path */
     const char *state_dir;       /* NULL: server.state_dir, else the default (docs/DESIGN.md) */
     nsl_log_level log_level;     /* NSL_LOG_INFO unless told otherwise */
+    nsl_log_format log_format;   /* NSL_LOG_TEXT unless told otherwise */
     const char *config_text;     /* the YAML the configuration was loaded from, answered to
                                     CONFIG; NULL: the embedded default's */
     size_t config_len;

@@ -29,6 +29,17 @@
 /* ---- log.c ----------------------------------------------------------------- */
 
 void nsl_log_set_level(nsl_log_level level);
+void nsl_log_set_format(nsl_log_format format);
+/* One field of an event: text, or a number when text is NULL. In JSON
+ * logs they are members of the line's object; text logs show msg only,
+ * which says the same in words. */
+typedef struct nsl_log_field {
+    const char *key;
+    const char *text;
+    int64_t number;
+} nsl_log_field;
+void nsl_log_fields(nsl_log_level level, const nsl_log_field *fields, size_t count,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 bool nsl_log_enabled(nsl_log_level level);
 void nsl_log(nsl_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -41,6 +52,38 @@ size_t nsl_mtext_escape(const char *name, size_t len, char *out, size_t cap);
 /* The length of the UTF-8 character at text (1 for ASCII), 0 when the
  * bytes there are not one. */
 size_t nsl_utf8_char_len(const char *text, size_t len);
+
+/* ---- metrics.c: figures --------------------------------------------------------- */
+
+/* A Prometheus histogram of seconds: counts[i] holds the observations in
+ * (bounds[i-1], bounds[i]], counts[NSL_HISTOGRAM_BUCKETS] those above. */
+#define NSL_HISTOGRAM_BUCKETS 15
+extern const double nsl_histogram_bounds[NSL_HISTOGRAM_BUCKETS];
+typedef struct nsl_histogram {
+    uint64_t counts[NSL_HISTOGRAM_BUCKETS + 1];
+    uint64_t count;
+    double sum;
+} nsl_histogram;
+void nsl_histogram_observe(nsl_histogram *h, double seconds);
+
+/* What the server counts beyond the engine's counters, for /metrics. */
+typedef struct nsl_metrics {
+    nsl_histogram wait;              /* LOCK arrival to grant */
+    nsl_histogram hold;              /* an entry's grant to its release */
+    uint64_t removals, removed_entries, removals_refused;
+    uint64_t http_requests, http_auth_failures;
+    bool table_full;                 /* between TABLE_FULL and TABLE_ROOM notices */
+} nsl_metrics;
+
+/* A growing NUL-terminated text; failed once out of memory. */
+typedef struct nsl_text {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} nsl_text;
+void nsl_text_put(nsl_text *t, const char *p, size_t n);
+void nsl_text_printf(nsl_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nsl_text_free(nsl_text *t);
 
 /* ---- sessions ---------------------------------------------------------------- */
 
@@ -85,11 +128,13 @@ struct nsl_session {
     bool reading;                    /* uv_read_start is in effect */
     bool discarding;                 /* skipping an over-long line to its newline */
     bool have_uid;
+    bool start_logged;               /* its start is in the log (nsl_session_log_start) */
     int admin;                       /* -1 unknown, else the cached verdict */
     uid_t uid;
     gid_t gid;
     long pid;                        /* 0: unknown */
     uint64_t accepted_ms;            /* loop time of the accept */
+    uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run arrived */
     uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
 
@@ -200,8 +245,34 @@ struct nsl_server {
     struct nsl_show *show_list;      /* the jobs still producing (show.c) */
     int64_t show_wall_offset_ms;     /* loop time to wall-clock time, measured once */
     bool show_wall_offset_known;
+    nsl_metrics metrics;             /* metrics.c */
+    struct nsl_http *http;           /* http.c; NULL: server.http off */
     char readbuf[NSL_READ_CHUNK];
 };
+
+/* metrics.c: STATS (its lines in this order), its JSON document (the one
+ * serializer of `STATS json` and /api/stats), /metrics. */
+#define NSL_STATS_COUNT 15
+typedef struct nsl_stat_item {
+    const char *name;
+    uint64_t value;
+} nsl_stat_item;
+size_t nsl_stats_collect(nsl_server *srv, nsl_stat_item items[NSL_STATS_COUNT]);
+typedef struct nsl_cluster_info {
+    const char *role, *leader, *zookeeper;   /* leader "" when not known */
+    uint64_t epoch;
+} nsl_cluster_info;
+void nsl_cluster_collect(nsl_server *srv, nsl_cluster_info *out);
+/* {"stats": {...}, "cluster": {...}} appended to t; returns its lines. */
+size_t nsl_stats_json(nsl_server *srv, nsl_text *t);
+/* The text exposition format 0.0.4, appended to t. */
+void nsl_metrics_text(nsl_server *srv, nsl_text *t);
+
+/* http.c: server.http, libmicrohttpd driven from the loop (its epoll fd
+ * in a uv_poll_t, its timeout in a uv_timer_t): /metrics, /, /api/locks,
+ * /api/stats. */
+bool nsl_http_start(nsl_server *srv);        /* false, logged, when it cannot listen */
+void nsl_http_stop(nsl_server *srv);         /* closes every HTTP connection */
 
 /* server.c */
 /* Replaces the lock engine by an empty one whose tokens start after
@@ -237,6 +308,8 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old);
 /* One more request of s answered; its answer starts at out offset from. */
 void nsl_session_answered(nsl_session *s, size_t from);
 void nsl_session_make_ready(nsl_session *s);
+/* The session's start, at info, once (at HELLO: with the client's name). */
+void nsl_session_log_start(nsl_session *s);
 void nsl_sessions_init_watch_timer(nsl_server *srv);
 void nsl_session_drain(nsl_session *s);
 void nsl_session_flush(nsl_session *s);

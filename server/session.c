@@ -777,6 +777,24 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
             tcp ? "tcp" : "unix", s->pid, s->have_uid ? (long)s->uid : -1L);
 }
 
+/* Logged at its first HELLO, where the client says its name (every
+ * libnslock client does): a bare connection stays at debug, so a flood of
+ * them cannot flood the log. */
+void nsl_session_log_start(nsl_session *s)
+{
+    if (s->start_logged)
+        return;
+    s->start_logged = true;
+    const char *client = s->client[0] ? s->client : "-";
+    long uid = s->have_uid && !s->tcp ? (long)s->uid : -1L;
+    nsl_log_fields(NSL_LOG_INFO, (nsl_log_field[]){
+                       {"event", "session_start", 0}, {"session", NULL, s->owner},
+                       {"client", client, 0}, {"transport", s->tcp ? "tcp" : "unix", 0},
+                       {"pid", NULL, s->pid}, {"uid", NULL, uid}}, 6,
+                   "session %u started (client %s, %s, pid %ld, uid %ld)", s->owner, client,
+                   s->tcp ? "tcp" : "unix", s->pid, uid);
+}
+
 void nsl_session_end(nsl_session *s, bool graceful)
 {
     if (s->ended)
@@ -794,8 +812,22 @@ void nsl_session_end(nsl_session *s, bool graceful)
         HASH_DEL(srv->by_owner, s);
         /* Everything it holds or waits for goes now; waiters behind
          * it are served (their answers come through the engine's callback). */
+        uint64_t released = nsl_engine_owner_entries(srv->engine, s->owner);
         nsl_engine_owner_end(srv->engine, s->owner, nsl_server_now(srv));
-        nsl_log(NSL_LOG_DEBUG, "session %u: ended", s->owner);
+        uint64_t lived_ms = nsl_server_now(srv) - s->accepted_ms;
+        const char *client = s->client[0] ? s->client : "-";
+        /* a bare connection that held nothing stays at debug, as its start */
+        nsl_log_fields(s->start_logged || released ? NSL_LOG_INFO : NSL_LOG_DEBUG,
+                       (nsl_log_field[]){
+                           {"event", "session_end", 0}, {"session", NULL, s->owner},
+                           {"client", client, 0}, {"pid", NULL, s->pid},
+                           {"uid", NULL, s->have_uid && !s->tcp ? (int64_t)s->uid : -1},
+                           {"released", NULL, (int64_t)released},
+                           {"duration_ms", NULL, (int64_t)lived_ms}}, 7,
+                       "session %u ended (client %s, pid %ld, uid %ld): released %llu "
+                       "entr%s after %.1f s", s->owner, client, s->pid,
+                       s->have_uid && !s->tcp ? (long)s->uid : -1L, (unsigned long long)released,
+                       released == 1 ? "y" : "ies", (double)lived_ms / 1000);
     }
     if (graceful && (s->out_len || s->writing)) {
         s->close_after_write = true;

@@ -262,7 +262,7 @@ static void test_unknown_keys(void **state)
            "ha, default_namespace, local_locks, databases or namespaces); did you mean `lock_table`?\n"
            "t.yaml:6:23: error: unknown key `port` in server (expected socket, listen, token_file, "
            "admin_group, max_pending, recovery_grace_s, state_dir, session_timeout_s, "
-           "output_limit_mb or max_unauthenticated)\n"
+           "output_limit_mb, max_unauthenticated or http)\n"
            "t.yaml:7:1: error: unknown top-level key `databases2` (expected lock_table, server, "
            "ha, default_namespace, local_locks, databases or namespaces); did you mean `databases`?\n");
     expect("databases:\n  A: { directory: /a, size: 3 }\n"
@@ -506,6 +506,29 @@ static void test_directory_and_server_checks(void **state)
     expect(MINIMAL "server: { listen: 'h:1' }\n", NSL_CONFIG_INVALID,
            "t.yaml:5:19: error: server.listen needs server.token_file: TCP clients must "
            "present a shared token\n");
+
+    /* server.http: HOST:PORT, and off the loopback only with the token */
+    static const char *const bad_http[] = {"9740", ":9740", "host:", "[::1]9740", "h:9x"};
+    for (size_t i = 0; i < sizeof bad_http / sizeof bad_http[0]; i++) {
+        snprintf(text, sizeof text, MINIMAL "server: { http: '%s' }\n", bad_http[i]);
+        loaded l;
+        load(&l, text);
+        assert_int_equal(l.status, NSL_CONFIG_INVALID);
+        assert_non_null(strstr(l.report, "server.http must be HOST:PORT"));
+        unload(&l);
+    }
+    expect(MINIMAL "server: { http: '127.0.0.1:70000' }\n", NSL_CONFIG_INVALID,
+           "t.yaml:5:17: error: server.http port 70000 is out of range (1 to 65535)\n");
+    expect(MINIMAL "server: { http: '0.0.0.0:9740' }\n", NSL_CONFIG_INVALID,
+           "t.yaml:5:17: error: server.http `0.0.0.0:9740` is not a loopback address: it needs "
+           "server.token_file (requests must carry Authorization: Bearer TOKEN), or use "
+           "127.0.0.1:PORT\n");
+    static const char *const good_http[] = {"127.0.0.1:9740", "[::1]:1", "localhost:9740"};
+    for (size_t i = 0; i < sizeof good_http / sizeof good_http[0]; i++) {
+        snprintf(text, sizeof text, MINIMAL "server: { http: '%s' }\n", good_http[i]);
+        expect(text, NSL_CONFIG_OK, "");
+    }
+    expect(MINIMAL "server: { http: '0.0.0.0:9740', token_file: /t }\n", NSL_CONFIG_OK, "");
 
     memset(dir, 's', sizeof dir);
     dir[0] = '/';

@@ -1939,7 +1939,7 @@ static void h_init(harness *h, uint64_t seed, const nsl_engine_options *opt)
         h->ns[i] = ns->id;
     }
 
-    static const nsl_engine_callbacks cb = {on_done, on_notice};
+    static const nsl_engine_callbacks cb = {.done = on_done, .notice = on_notice};
     h->eng = nsl_engine_new(opt, h->res, &cb, h);
     assert_non_null(h->eng);
     h->m.res = h->res;
