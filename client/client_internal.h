@@ -52,6 +52,9 @@ struct nslock {
     bool standby;               /* connected to a standby: no session */
     char leader_hint[160];      /* the leader the last STANDBY answer named, "" none */
     double takeover;            /* HA: seconds a standby may need to follow the leader */
+    bool server_silent;         /* a wait gave up on a leader that answers nothing */
+    char suspect[160];          /* that leader, not tried again until suspect_until */
+    double suspect_until;
     long server_uid;            /* Unix: a server uid trusted besides root and ours; -1 none */
     char *token;                /* TCP: for reconnecting */
     char client_name[64];
@@ -109,6 +112,13 @@ void nsl_client_close_fd(nslock *c);
  * now, or a negative value (none) when either is negative. */
 double nsl_client_now(void);
 double nsl_client_deadline(const nslock *c, double wait);
+
+/* HA: how long a leader may be silent in a call before it is probed, and
+ * how long the probe waits (half the takeover time, at least 0.5 s). */
+double nsl_client_probe_wait(const nslock *c);
+/* HA: c->where answers nothing; the search for a leader skips it for the
+ * takeover time. */
+void nsl_client_suspect_server(nslock *c);
 
 /* Sends the request in c->wbuf. */
 int nsl_client_send(nslock *c, double deadline, nslock_error *err);

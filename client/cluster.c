@@ -198,8 +198,12 @@ static const char *hinted_leader(nslock *c, search *s, const nslock_error *why)
 static int hello_bounded(nslock *c, const char *addr, nslock_error *err)
 {
     double grace = c->grace;
-    if (grace < 0 || grace > CONNECT_EACH)
-        c->grace = CONNECT_EACH;
+    /* once the cluster's takeover time is known, a server that answers
+     * nothing in half of it is taken for frozen elsewhere too */
+    double each = c->takeover > 0 && nsl_client_probe_wait(c) < CONNECT_EACH
+                  ? nsl_client_probe_wait(c) : CONNECT_EACH;
+    if (grace < 0 || grace > each)
+        c->grace = each;
     int rc = nsl_client_hello_at(c, addr, err);
     c->grace = grace;
     return rc;
@@ -216,6 +220,10 @@ int nsl_client_hello(nslock *c, int avoid_current, nslock_error *err)
         if (strcmp(c->servers[i], c->where) == 0)
             first = avoid_current ? i + 1 : i;
     search s = {.ntried = 0};
+    /* a server that just stopped answering (frozen, its machine gone) is
+     * left out, even when a standby still names it, for the takeover time */
+    if (c->suspect[0] && nsl_client_now() < c->suspect_until)
+        snprintf(s.tried[s.ntried++], sizeof *s.tried, "%s", c->suspect);
     char addr[sizeof c->where];
     nslock_error why = {0}, refused = {0};
     size_t next = 0;

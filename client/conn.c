@@ -175,32 +175,63 @@ static int send_cancel(nslock *c)
 }
 
 /* Waits for the answer to a LOCK that may wait, watching for a cancel. */
+static bool still_answers(nslock *c);
+
+double nsl_client_probe_wait(const nslock *c)
+{
+    return c->takeover > 1 ? c->takeover / 2 : 0.5;
+}
+
+void nsl_client_suspect_server(nslock *c)
+{
+    snprintf(c->suspect, sizeof c->suspect, "%s", c->where);
+    c->suspect_until = nsl_client_now() + c->takeover;
+}
+
+/* Waits for the answer, sending CANCEL when asked. On an HA leader the
+ * wait goes in slices of half the takeover time: a leader silent that long
+ * is asked over a second connection whether it still answers at all (for
+ * as long again), and one
+ * that does not (frozen, or its machine gone) is left (c->server_silent),
+ * so the call can reclaim at its successor before that one's grace runs
+ * out, instead of waiting its whole timeout on a server that may never
+ * come back. A waiting LOCK is silent legitimately: its server answers the
+ * probe. */
 static int wait_answer(nslock *c, double deadline)
 {
-    if (!c->cancellable)
-        return wait_ready(c->fd, POLLIN, deadline);
+    double slice = c->tcp && c->takeover > 0 ? nsl_client_probe_wait(c) : -1;
     for (;;) {
-        if (atomic_load(&c->cancel_asked) && !c->cancel_sent && send_cancel(c) < 0)
+        if (c->cancellable && atomic_load(&c->cancel_asked) && !c->cancel_sent
+            && send_cancel(c) < 0)
             return -1;
+        double now = nsl_client_now(), until = deadline;
+        if (deadline >= 0 && deadline <= now) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        bool sliced = slice > 0 && (until < 0 || until > now + slice);
+        if (sliced)
+            until = now + slice;
         int ms = -1;
-        if (deadline >= 0) {
-            double left = deadline - nsl_client_now();
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
+        if (until >= 0) {
+            double left = until - now;
             ms = left * 1000 >= INT_MAX ? INT_MAX : (int)ceil(left * 1000);
         }
+        bool with_cancel = c->cancellable && c->cancel_fd >= 0 && !c->cancel_sent;
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
                               {.fd = c->cancel_fd, .events = POLLIN}};
-        int n = poll(p, c->cancel_fd >= 0 && !c->cancel_sent ? 2 : 1, ms);
+        int n = poll(p, with_cancel ? 2 : 1, ms);
         if (n > 0 && p[0].revents)
             return 0;
-        if (n > 0 && p[1].revents) {
+        if (n > 0 && with_cancel && p[1].revents) {
             uint64_t count;
             if (read(c->cancel_fd, &count, sizeof count) < 0 && errno != EAGAIN)
                 return -1;
         } else if (n < 0 && errno != EINTR) {
+            return -1;
+        } else if (n == 0 && sliced && !still_answers(c)) {
+            c->server_silent = true;
+            errno = ETIMEDOUT;
             return -1;
         }
     }
@@ -411,6 +442,35 @@ int nsl_client_open_tcp(nslock *c, const char *host_port, nslock_error *err)
     return 0;
 }
 
+/* Whether the server at c->where still answers anything: a second
+ * connection says PING and waits half the takeover time for a line (before AUTH
+ * the answer may be a refusal: any line will do). The session's own
+ * connection is not touched. When it cannot tell (a name that does not
+ * resolve now), it says yes: only silence is evidence. */
+static bool still_answers(nslock *c)
+{
+    char host[256];
+    const char *port;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *list;
+    if (split_host_port(c->where, host, sizeof host, &port) < 0
+        || getaddrinfo(host, port, &hints, &list) != 0)
+        return true;
+    double deadline = nsl_client_now() + nsl_client_probe_wait(c);
+    int fd = -1;
+    for (struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next)
+        fd = connect_one(ai, deadline);
+    freeaddrinfo(list);
+    if (fd < 0)
+        return false;
+    static const char ping[] = "PING\n";
+    char buf[64];
+    bool answered = send(fd, ping, sizeof ping - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof ping - 1)
+                    && wait_ready(fd, POLLIN, deadline) == 0 && recv(fd, buf, sizeof buf, 0) > 0;
+    close(fd);
+    return answered;
+}
+
 /* ---- I/O ---------------------------------------------------------------------- */
 
 static int io_failure(nslock *c, nslock_error *err, const char *what, int e)
@@ -493,8 +553,17 @@ int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
             return nsl_client_fail_close(c, err, NSLOCK_E_IO,
                                          "%s closed the connection", c->where);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (wait_answer(c, deadline) < 0)
-                return io_failure(c, err, "reading from", errno);
+            if (wait_answer(c, deadline) < 0) {
+                if (!c->server_silent)
+                    return io_failure(c, err, "reading from", errno);
+                c->server_silent = false;
+                nsl_client_suspect_server(c);
+                /* IO, not TIMEOUT: the call goes on at the next leader */
+                return nsl_client_fail_close(c, err, NSLOCK_E_IO,
+                                             "%s stopped answering (nothing on a second "
+                                             "connection either for %.1f s); connection closed",
+                                             c->where, nsl_client_probe_wait(c));
+            }
         } else if (errno != EINTR) {
             return io_failure(c, err, "reading from", errno);
         }

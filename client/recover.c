@@ -380,8 +380,8 @@ static int keepalive_ms(const nslock *c)
     double every = c->server_timeout > 0 ? c->server_timeout / 3 : -1;
     /* an HA leader is also checked on, so that a frozen one is left in time
      * to reclaim at its successor (docs/HA.md) */
-    if (c->takeover > 0 && (every < 0 || every > c->takeover / 2))
-        every = c->takeover / 2;
+    if (c->takeover > 0 && (every < 0 || every > nsl_client_probe_wait(c)))
+        every = nsl_client_probe_wait(c);
     if (every < 0)
         return -1;
     double left = c->last_io + every - nsl_client_now();
@@ -399,15 +399,18 @@ static void keepalive(nslock *c)
     nsl_client_req_str(c, "PING");
     double deadline = nsl_client_deadline(c, 0);
     if (c->takeover > 0) {
-        double soon = nsl_client_now() + (c->takeover < 1 ? 1 : c->takeover);
+        double soon = nsl_client_now() + nsl_client_probe_wait(c);
         if (deadline < 0 || deadline > soon)
             deadline = soon;
     }
     /* a keep-alive nobody answers (a frozen server) is a lost connection:
      * no call of the program's is cut off by giving up on it */
-    if (exchange(c, deadline, &rest, &err) < 0 &&
-        (nsl_client_should_recover(c, &err) || (err.code == NSLOCK_E_TIMEOUT && c->recovery &&
-                                                !c->lost && !c->closing)) &&
+    int rc = exchange(c, deadline, &rest, &err);
+    bool silent = rc < 0 && err.code == NSLOCK_E_TIMEOUT && c->recovery && !c->lost
+                  && !c->closing;
+    if (silent && c->takeover > 0)
+        nsl_client_suspect_server(c);
+    if (rc < 0 && (nsl_client_should_recover(c, &err) || silent) &&
         nsl_client_recover(c, &err) == 0) {
         /* a resumed session may owe the PING's answer: nobody waits for it */
         char *line;
