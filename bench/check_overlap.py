@@ -27,6 +27,15 @@ directory of them) and checks, from what the clients were told and when
       second began, the first has the smaller token (as a server that
       serialises them must have handed them out).
 
+   d. Across leaders (server epochs: an HA failover, or a restart): when the
+      GRANT lines carry the granting server's epoch, the grants of each
+      epoch form one period of time (sorted by the first grant answered in
+      each): no grant of an earlier epoch is answered after the first grant
+      of a later one (two leaders granting at once: split brain), epochs rise
+      from one period to the next, and every token of a later epoch is above
+      every token of every earlier one (a new leader reserves its tokens
+      above all its predecessors handed out).
+
 3. Reclaims keep their tokens: a CHECK line (the client compared what it
    holds with the server's SHOW after a reclaim) marked MISMATCH fails.
 
@@ -84,9 +93,9 @@ INF = float("inf")
 
 class Hold:
     __slots__ = ("client", "session", "mode", "name", "key", "token", "start", "t_req",
-                 "end", "reason", "event", "src")
+                 "end", "reason", "event", "src", "epoch")
 
-    def __init__(self, client, session, mode, name, token, start, t_req, event, src):
+    def __init__(self, client, session, mode, name, token, start, t_req, event, src, epoch=0):
         self.client = client
         self.session = session
         self.mode = mode
@@ -99,6 +108,7 @@ class Hold:
         self.reason = "unreleased"
         self.event = event
         self.src = src
+        self.epoch = epoch
 
     def describe(self, t0):
         end = "open" if self.end == INF else "%.6f" % ((self.end - t0) / 1e9)
@@ -183,11 +193,12 @@ def parse_line(w, src):
     """(kind, client, t, fields..., src), or None for lines only counted."""
     kind = w[0]
     if kind == "GRANT":
-        # GRANT client session X|S name token t [t_req]
+        # GRANT client session X|S name token t [t_req [epoch]]
         if w[3] not in ("X", "S"):
             raise ValueError("mode %r" % w[3])
         t_req = int(w[7]) if len(w) > 7 else None
-        return ("GRANT", w[1], int(w[6]), w[2], w[3], w[4], int(w[5]), t_req, src)
+        epoch = int(w[8]) if len(w) > 8 else 0
+        return ("GRANT", w[1], int(w[6]), w[2], w[3], w[4], int(w[5]), t_req, src, epoch)
     if kind == "RELEASE":
         return ("RELEASE", w[1], int(w[3]), w[2], src)
     if kind == "LOST":
@@ -220,9 +231,9 @@ def build_holds(logs, client, recs):
         kind = r[0]
         logs.t_last = max(logs.t_last, r[2])
         if kind == "GRANT":
-            _, _, t, session, mode, name, token, t_req, src = r
+            _, _, t, session, mode, name, token, t_req, src, epoch = r
             ev = (client, t, token)
-            h = Hold(client, session, mode, name, token, t, t_req, ev, src)
+            h = Hold(client, session, mode, name, token, t, t_req, ev, src, epoch)
             logs.holds.append(h)
             logs.events.setdefault(ev, []).append(h)
             if name in open_holds:
@@ -352,6 +363,164 @@ def token_checks(logs):
     return out
 
 
+def leader_periods(logs):
+    """The grant events of each epoch (0, unknown, left out), as a list of
+    (epoch, first answered, last answered, events) in the order of their
+    first grant."""
+    by_epoch = {}
+    for hs in logs.events.values():
+        if hs[0].epoch:
+            by_epoch.setdefault(hs[0].epoch, []).append(hs[0])
+    periods = []
+    for epoch, hs in by_epoch.items():
+        periods.append((epoch, min(h.start for h in hs), max(h.start for h in hs), hs))
+    periods.sort(key=lambda p: p[1])
+    return periods
+
+
+def leader_checks(logs):
+    """Rule 2d, as (headline, witness, victim) triples like token_checks."""
+    out = []
+    periods = leader_periods(logs)
+    t0 = logs.t0
+    top = None                     # the largest token of the earlier epochs
+    for i, (epoch, first, last, hs) in enumerate(periods):
+        if i:
+            prev = periods[i - 1]
+            if epoch <= prev[0]:
+                out.append(("the epochs did not rise: epoch %d granted first at %.6f, after "
+                            "epoch %d:" % (epoch, (first - t0) / 1e9, prev[0]),
+                            min(prev[3], key=lambda h: h.start), min(hs, key=lambda h: h.start)))
+            for p in periods[:i]:
+                if p[2] > first:
+                    late = [h for h in p[3] if h.start > first]
+                    for h in sorted(late, key=lambda h: h.start)[:3]:
+                        out.append(("two leaders granted at once: epoch %d granted this at "
+                                    "%.6f, yet this grant of epoch %d was answered after it:"
+                                    % (epoch, (first - t0) / 1e9, p[0]),
+                                    min(hs, key=lambda h: h.start), h))
+        if top is not None:
+            for h in sorted((h for h in hs if h.token <= top.token), key=lambda h: h.token):
+                out.append(("token went backwards across leaders: an earlier epoch handed out "
+                            "this token, yet these grants of epoch %d (later) are not larger:"
+                            % epoch, top, h))
+        best = max(hs, key=lambda h: h.token)
+        if top is None or best.token > top.token:
+            top = best
+    return out
+
+
+def load_restarts(path):
+    """RESTART k t_kill_ns t_up_ns lines written by bench/soak-restart."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 4 and w[0] == "RESTART":
+                out.append((int(w[1]), int(w[2]), int(w[3])))
+    return out
+
+
+def near_restart(t, restarts, t0):
+    if not restarts:
+        return ""
+    k, kill, up = min(restarts, key=lambda r: abs(t - r[1]))
+    return " [%+.3f s from the kill of restart %d]" % ((t - kill) / 1e9, k)
+
+
+def check(paths, allow_lost=False, restarts_file=None, max_report=20, out=sys.stdout):
+    logs, files = parse_files(paths)
+    restarts = load_restarts(restarts_file) if restarts_file else []
+    t0 = logs.t0
+
+    def p(*a):
+        print(*a, file=out)
+
+    failures = 0
+    overlaps = find_overlaps(logs.holds)
+    kinds = {"double": [], "lost": [], "lost-ok": []}
+    for a, b in overlaps:
+        kinds[classify_overlap(a, b, allow_lost)].append((a, b))
+    for kind, title in (("double", "OVERLAP: conflicting holds of two clients overlapped"),
+                        ("lost", "LOST OVERLAP (a failure: nothing may be lost in this run)"),
+                        ("lost-ok", "lost overlap (accepted: the older grant was lost, tokens rose)")):
+        pairs = kinds[kind]
+        if not pairs:
+            continue
+        p("%s: %d" % (title, len(pairs)))
+        for a, b in pairs[:max_report]:
+            first, second = (a, b) if a.start <= b.start else (b, a)
+            lag = ""
+            lost = [h for h in (a, b) if h.reason.startswith("lost")]
+            if lost:
+                other = b if lost[0] is a else a
+                lag = "; the client was told %.3f s after the other grant" % (
+                    (lost[0].end - other.start) / 1e9)
+            p("  %s\n  %s\n    overlap %.6f s%s%s" % (
+                first.describe(t0), second.describe(t0),
+                (min(a.end, b.end) - max(a.start, b.start)) / 1e9 if min(a.end, b.end) != INF
+                else INF, lag, near_restart(second.start, restarts, t0)))
+        if len(pairs) > max_report:
+            p("  ... %d more" % (len(pairs) - max_report))
+    failures += len(kinds["double"]) + len(kinds["lost"])
+
+    def report(title, found, requested):
+        """Violations grouped by headline and witness, a few victims each."""
+        groups = {}
+        for headline, witness, victim in found:
+            groups.setdefault((headline, id(witness)), (headline, witness, []))[2].append(victim)
+        p("%s: %d violations" % (title, len(found)))
+        for n, (headline, witness, victims) in enumerate(groups.values()):
+            if n == max_report:
+                p("  ... %d more groups" % (len(groups) - max_report))
+                break
+            p("  " + headline)
+            p("    " + witness.describe(t0))
+            for v in victims[:3]:
+                p("    " + v.describe(t0)
+                  + (" requested at %.6f" % ((v.t_req - t0) / 1e9)
+                     if requested and v.t_req is not None else ""))
+            if len(victims) > 3:
+                p("    ... and %d more" % (len(victims) - 3))
+
+    tok = token_checks(logs)
+    if tok:
+        report("TOKENS", tok, True)
+    failures += len(tok)
+
+    lead = leader_checks(logs)
+    if lead:
+        report("LEADERS", lead, False)
+    failures += len(lead)
+    periods = leader_periods(logs)
+    t0 = logs.t0
+    top = None                     # the largest token of the earlier epochs
+    for i, (epoch, first, last, hs) in enumerate(periods):
+        if i:
+            prev = periods[i - 1]
+            if epoch <= prev[0]:
+                out.append(("the epochs did not rise: epoch %d granted first at %.6f, after "
+                            "epoch %d:" % (epoch, (first - t0) / 1e9, prev[0]),
+                            min(prev[3], key=lambda h: h.start), min(hs, key=lambda h: h.start)))
+            for p in periods[:i]:
+                if p[2] > first:
+                    late = [h for h in p[3] if h.start > first]
+                    for h in sorted(late, key=lambda h: h.start)[:3]:
+                        out.append(("two leaders granted at once: epoch %d granted this at "
+                                    "%.6f, yet this grant of epoch %d was answered after it:"
+                                    % (epoch, (first - t0) / 1e9, p[0]),
+                                    min(hs, key=lambda h: h.start), h))
+        if top is not None:
+            for h in sorted((h for h in hs if h.token <= top.token), key=lambda h: h.token):
+                out.append(("token went backwards across leaders: an earlier epoch handed out "
+                            "this token, yet these grants of epoch %d (later) are not larger:"
+                            % epoch, top, h))
+        best = max(hs, key=lambda h: h.token)
+        if top is None or best.token > top.token:
+            top = best
+    return out
+
+
 def load_restarts(path):
     """RESTART k t_kill_ns t_up_ns lines written by bench/soak-restart."""
     out = []
@@ -426,6 +595,25 @@ def check(paths, allow_lost=False, restarts_file=None, max_report=20, out=sys.st
                 p("    ... and %d more" % (len(victims) - 3))
     failures += len(tok)
 
+    lead = leader_checks(logs)
+    if lead:
+        groups = {}
+        for headline, witness, victim in lead:
+            groups.setdefault((headline, id(witness)), (headline, witness, []))[2].append(victim)
+        p("LEADERS: %d violations" % len(lead))
+        for n, (headline, witness, victims) in enumerate(groups.values()):
+            if n == max_report:
+                p("  ... %d more groups" % (len(groups) - max_report))
+                break
+            p("  " + headline)
+            p("    " + witness.describe(t0))
+            for v in victims[:3]:
+                p("    " + v.describe(t0))
+            if len(victims) > 3:
+                p("    ... and %d more" % (len(victims) - 3))
+    failures += len(lead)
+    periods = leader_periods(logs)
+
     if logs.mismatches:
         p("RECLAIMED TOKEN MISMATCH: %d" % len(logs.mismatches))
         for m in logs.mismatches[:max_report]:
@@ -482,14 +670,23 @@ def check(paths, allow_lost=False, restarts_file=None, max_report=20, out=sys.st
         downs = [(up - kill) / 1e6 for _, kill, up in restarts]
         p("restarts: %d, server down (kill to first answer) %.0f ms mean, %.0f ms max"
           % (len(restarts), sum(downs) / len(downs), max(downs)))
+    if periods:
+        unknown = sum(1 for hs in logs.events.values() if not hs[0].epoch)
+        p("leaders: %d epochs granted, one after the other (%s); tokens by epoch: %s; %d grants "
+          "of unknown epoch (reclaimed during the call)"
+          % (len(periods), "ok" if not lead else "NOT", ", ".join(
+              "%d: %d..%d" % (e, min(h.token for h in hs), max(h.token for h in hs))
+              for e, _, _, hs in periods[:12]) + (", ..." if len(periods) > 12 else ""),
+             unknown))
     p("verdict: %s" % ("FAIL (%d violations)" % failures if failures else "OK"))
     p("SUMMARY clients=%d grants=%d holds=%d multi=%d restarts=%d epochs=%d reclaims=%d "
       "reclaimed_locks=%d overlaps=%d lost_overlaps=%d lost_overlaps_accepted=%d losts=%d "
-      "errors=%d token_violations=%d mismatches=%d unreleased=%d failures=%d"
+      "errors=%d token_violations=%d leader_violations=%d leaders=%d mismatches=%d "
+      "unreleased=%d failures=%d"
       % (len(logs.clients), len(logs.events), len(logs.holds), multi, len(restarts),
          len(epochs), len(logs.reclaims), reclaimed_locks, len(kinds["double"]),
          len(kinds["lost"]), len(kinds["lost-ok"]), len(logs.losts), len(logs.errors),
-         len(tok), len(logs.mismatches), len(unreleased), failures))
+         len(tok), len(lead), len(periods), len(logs.mismatches), len(unreleased), failures))
     return 1 if failures else 0
 
 
@@ -554,6 +751,27 @@ def self_test():
                   "RELEASE 0 ^soak(1) %d" % (40 * ms)],
             "b": ["GRANT 1 2 X ^soak(1) 2 %d %d" % (25 * ms, 12 * ms),
                   "LOST 1 2 LOST %d" % (30 * ms)]}),
+        ("two leaders, tokens rise across them", False, 0, {
+            "a": ["GRANT 0 1 X ^soak(1) 1 %d %d 5" % (10 * ms, 9 * ms),
+                  "RELEASE 0 ^soak(1) %d" % (20 * ms),
+                  "GRANT 0 3 X ^soak(2) 100 %d %d 9" % (50 * ms, 40 * ms),
+                  "RELEASE 0 ^soak(2) %d" % (60 * ms)],
+            "b": ["GRANT 1 2 X ^soak(3) 2 %d %d 5" % (12 * ms, 11 * ms),
+                  "RELEASE 1 ^soak(3) %d" % (30 * ms),
+                  "GRANT 1 4 X ^soak(4) 101 %d %d 0" % (45 * ms, 11 * ms),
+                  "RELEASE 1 ^soak(4) %d" % (70 * ms)]}),
+        ("a later leader's token below an earlier one's", False, 1, {
+            "a": ["GRANT 0 1 X ^soak(1) 50 %d %d 5" % (10 * ms, 9 * ms),
+                  "RELEASE 0 ^soak(1) %d" % (20 * ms)],
+            "b": ["GRANT 1 2 X ^soak(2) 40 %d %d 9" % (12 * ms, 5 * ms),
+                  "RELEASE 1 ^soak(2) %d" % (30 * ms)]}),
+        ("split brain: the old leader grants after the new one did", False, 1, {
+            "a": ["GRANT 0 1 X ^soak(1) 1 %d %d 5" % (10 * ms, 9 * ms),
+                  "RELEASE 0 ^soak(1) %d" % (20 * ms),
+                  "GRANT 0 1 X ^soak(2) 2 %d %d 5" % (40 * ms, 8 * ms),
+                  "RELEASE 0 ^soak(2) %d" % (41 * ms)],
+            "b": ["GRANT 1 2 X ^soak(3) 100 %d %d 9" % (30 * ms, 29 * ms),
+                  "RELEASE 1 ^soak(3) %d" % (35 * ms)]}),
         ("reclaimed token mismatch", False, 1, {
             "a": ["GRANT 0 1 X ^soak(1) 1 %d %d" % (10 * ms, 9 * ms),
                   "CHECK 0 1 ^soak(1) 1 9 Exclusive MISMATCH",

@@ -8,8 +8,12 @@
  * rise). `soak_clients --help` for the options; `soak_clients --now` prints
  * CLOCK_MONOTONIC in nanoseconds (the script stamps its restarts with it).
  *
+ * bench/soak-failover runs it against an HA cluster (--servers, --token-file:
+ * TCP, nslock_open_ex() with the server list), killing or freezing the
+ * leader every few seconds.
+ *
  * Each client is a forked process with one connection of its own, opened
- * with nslock_open() and the default keeper thread, so a restart is
+ * with nslock_open_ex() and the default keeper thread, so a restart is
  * recovered by the library while the client holds, sleeps or waits. It
  * loops over operations on names of a small key space,
  *
@@ -26,7 +30,7 @@
  * Log, one file per client (DIR/client-NN.log), one line per event:
  *
  *   OPEN     client session epoch t_ns
- *   GRANT    client session X|S name token t_ns t_req_ns
+ *   GRANT    client session X|S name token t_ns t_req_ns epoch
  *   RELEASE  client name t_ns
  *   LOST     client session code t_ns message...
  *   RECLAIMED client session locks epoch t_ns
@@ -36,7 +40,9 @@
  *
  * GRANT: t_ns is taken after the answer arrived, t_req_ns before the request
  * was sent; a grant of several names is one line per name with the same
- * token and times. RELEASE: t_ns is taken before the unlock is sent (the
+ * token and times; epoch is the granting server's (nslock_epoch() before and
+ * after the call; 0 when they differ: the library reclaimed meanwhile, so the
+ * grant's leader is not known). RELEASE: t_ns is taken before the unlock is sent (the
  * line is written after). So a logged hold [GRANT t_ns, RELEASE t_ns] lies
  * inside the server's own hold of it: logged holds that overlap are holds
  * that overlapped. LOST: written by the nslock_on_lost callback, at the
@@ -58,6 +64,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -81,6 +88,8 @@
 
 typedef struct options {
     const char *socket;
+    const char *servers;          /* TCP, an HA cluster: "host:port,host:port" */
+    const char *token_file;
     const char *logdir;
     int clients;
     double seconds;
@@ -94,6 +103,8 @@ typedef struct options {
 
 static options opt = {
     .socket = NULL,
+    .servers = NULL,
+    .token_file = NULL,
     .logdir = NULL,
     .clients = 16,
     .seconds = 60,
@@ -239,14 +250,15 @@ static int client_open(client *cl)
     snprintf(name, sizeof name, "soak-%02d", cl->id);
     nslock_options o = {.socket_path = opt.socket, .client_name = name,
                         .keeper = NSLOCK_KEEPER_THREAD};
+    nslock_options_more more = {.servers = opt.servers, .token_file = opt.token_file};
     nslock_error err;
     uint64_t give_up = now_ns() + 30ull * 1000000000u;
     for (;;) {
-        if (nslock_open(&cl->c, &o, &err) == 0)
+        if (nslock_open_ex(&cl->c, &o, &more, &err) == 0)
             break;
         if (now_ns() > give_up || stop_requested) {
             fprintf(stderr, "soak_clients: client %d: cannot connect to %s: %s: %s\n", cl->id,
-                    opt.socket, err.name, err.message);
+                    opt.servers ? opt.servers : opt.socket, err.name, err.message);
             return -1;
         }
         struct timespec ts = {0, 20 * 1000000};
@@ -304,10 +316,17 @@ static int take(client *cl, const char *const *names, size_t n, bool shared, dou
     nslock_outcome got;
     nslock_error err;
     unsigned types = shared ? NSLOCK_SHARED : NSLOCK_EXCLUSIVE;
+    uint64_t epoch_before = nslock_epoch(cl->c);
     uint64_t t_req = now_ns();
     int rc = n == 1 ? nslock_lock(cl->c, names[0], types, timeout, &got, &err)
                     : nslock_lock_names(cl->c, names, n, types, timeout, &got, &err);
     uint64_t t = now_ns();
+    /* the epoch of the server that granted: the same before and after the
+     * call, or unknown (0) when the library reclaimed at a new leader
+     * meanwhile */
+    uint64_t epoch = nslock_epoch(cl->c);
+    if (epoch != epoch_before)
+        epoch = 0;
     *still_holding = true;
     if (rc < 0) {
         *still_holding = call_failed(cl, n == 1 ? "lock" : "lock_names", &err);
@@ -320,8 +339,8 @@ static int take(client *cl, const char *const *names, size_t n, bool shared, dou
     uint64_t session = nslock_session_id(cl->c);
     atomic_store(&cl->session, session);
     for (size_t i = 0; i < n; i++) {
-        logf_line(cl, "GRANT %d %" PRIu64 " %s %s %" PRIu64 " %" PRIu64 " %" PRIu64, cl->id,
-                  session, shared ? "S" : "X", names[i], got.token, t, t_req);
+        logf_line(cl, "GRANT %d %" PRIu64 " %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+                  cl->id, session, shared ? "S" : "X", names[i], got.token, t, t_req, epoch);
         held_lock *h = &cl->held[cl->nheld++];
         snprintf(h->name, sizeof h->name, "%s", names[i]);
         h->shared = shared;
@@ -498,6 +517,7 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "Usage: soak_clients -s SOCKET -o LOGDIR [OPTIONS]\n"
+            "       soak_clients --servers HOST:PORT,... --token-file FILE -o LOGDIR [OPTIONS]\n"
             "       soak_clients --now     print CLOCK_MONOTONIC in nanoseconds\n"
             "\n"
             "Runs N libnslock clients (forked, one connection each, keeper thread on)\n"
@@ -507,6 +527,10 @@ static void usage(FILE *to)
             "\n"
             "Options:\n"
             "  -s SOCKET   the server's Unix socket\n"
+            "  --servers HOST:PORT,...  the servers of an HA cluster over TCP instead\n"
+            "              (bench/soak-failover); the library finds the leader and\n"
+            "              reclaims at the next one after a failover\n"
+            "  --token-file FILE  the TCP token's file (with --servers)\n"
             "  -o LOGDIR   where the logs go (must exist)\n"
             "  -n N        clients (default 16)\n"
             "  -d SECONDS  how long each client runs (default 60)\n"
@@ -543,9 +567,17 @@ int main(int argc, char **argv)
         return 0;
     }
     int ch, v;
-    while ((ch = getopt(argc, argv, "s:o:n:d:k:j:r:m:e:Lh")) != -1) {
+    static const struct option longopts[] = {
+        {"servers", required_argument, NULL, 'S'},
+        {"token-file", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((ch = getopt_long(argc, argv, "s:o:n:d:k:j:r:m:e:Lh", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': opt.socket = optarg; break;
+        case 'S': opt.servers = optarg; break;
+        case 'T': opt.token_file = optarg; break;
         case 'o': opt.logdir = optarg; break;
         case 'n':
             if (parse_int(optarg, 1, MAX_CLIENTS, &opt.clients) < 0)
@@ -585,7 +617,8 @@ int main(int argc, char **argv)
         default: goto bad;
         }
     }
-    if (optind != argc || !opt.socket || !opt.logdir)
+    if (optind != argc || !opt.logdir || (!opt.socket == !opt.servers)
+        || (opt.token_file && !opt.servers))
         goto bad;
 
     struct sigaction sa = {.sa_handler = on_stop_signal};
