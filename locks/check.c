@@ -221,6 +221,18 @@ static bool node_ok(checker *k, const lk_node *n)
     const lk_holder *x_holder = NULL, *s_holder = NULL;
     if (!n->first.is_inline)
         return bad(k, n, "the inline holder is not marked inline");
+    if (n->more) {
+        /* the extras' list and their index by owner hold the same records */
+        unsigned listed = 0;
+        for (const lk_holder_extra *x = n->more->holders; x; x = x->next) {
+            if (x->next && x->next->prev != x)
+                return bad(k, n, "the extra holders' list is broken");
+            listed++;
+        }
+        if (listed != HASH_COUNT(n->more->by_owner))
+            return bad(k, n, "%u extra holders listed, %u indexed by owner", listed,
+                       HASH_COUNT(n->more->by_owner));
+    }
     for (const lk_holder *h = lk_holders_first(n); h; h = lk_holders_next(n, h)) {
         if (!h->owner)
             return bad(k, n, "a holder without an owner");

@@ -97,7 +97,8 @@ typedef struct lk_holder_extra {
     lk_holder h;                        /* first: the two convert by a cast */
     lk_holder_more more;
     lk_node *node;
-    struct lk_holder_extra *next;       /* the node's other extra holders */
+    struct lk_holder_extra *next, *prev; /* the node's other extra holders, newest first */
+    UT_hash_handle hh;                  /* in the node's by_owner index */
 } lk_holder_extra;
 
 /* What a node rarely needs: a leaf held by one owner has none of it.
@@ -106,6 +107,9 @@ typedef struct lk_holder_extra {
 typedef struct lk_node_more {
     lk_node *children;                  /* uthash head: the child nodes */
     lk_holder_extra *holders;           /* holders beyond the inline one */
+    lk_holder_extra *by_owner;          /* the same, uthash by owner: a name under
+                                           which many sessions lock has one holder
+                                           per session at its top node */
     uint32_t below[2];                  /* entries below holding X / S (all owners) */
     uint32_t wait_here[2];              /* waiting parts at this node, X / S */
     uint32_t wait_below[2];             /* waiting parts strictly below */

@@ -353,12 +353,11 @@ lk_holder *lk_holder_find(const lk_node *n, const lk_owner *o)
 {
     if (n->first.owner == o)
         return (lk_holder *)&n->first;
-    if (!n->more)
+    if (!n->more || !n->more->by_owner)
         return NULL;
-    for (lk_holder_extra *x = n->more->holders; x; x = x->next)
-        if (x->h.owner == o)
-            return &x->h;
-    return NULL;
+    lk_holder_extra *x;
+    HASH_FIND(hh, n->more->by_owner, &o, sizeof o, x);
+    return x ? &x->h : NULL;
 }
 
 lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o)
@@ -381,7 +380,10 @@ lk_holder *lk_holder_get(nsl_engine *e, lk_node *n, lk_owner *o)
     x->h.owner = o;
     x->node = n;
     x->next = m->holders;
+    if (m->holders)
+        m->holders->prev = x;
     m->holders = x;
+    HASH_ADD(hh, m->by_owner, h.owner, sizeof x->h.owner, x);
     return &x->h;
 }
 
@@ -488,10 +490,14 @@ static bool holder_release_if_empty(nsl_engine *e, lk_holder *h)
         return true;
     }
     lk_holder_extra *x = (lk_holder_extra *)h;
-    lk_holder_extra **pp = &x->node->more->holders;
-    while (*pp != x)
-        pp = &(*pp)->next;
-    *pp = x->next;
+    lk_node_more *m = x->node->more;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        m->holders = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    HASH_DELETE(hh, m->by_owner, x);
     pool_put(&e->extra_pool, x);
     return true;
 }
