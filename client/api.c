@@ -529,13 +529,17 @@ static int run_argument(nslock *c, const char *text, const nsl_lock_arg *a, doub
             nsl_client_req_str(c, text);
         else
             req_argument(c, a);
+        /* The server registers a session at its first request that takes
+         * locks, before any grant: if the connection goes while it waits,
+         * the next server awaits the session, so it must reclaim (holding
+         * nothing) for that server's recovery not to wait its whole grace. */
+        if (a && a->op != NSL_OP_REMOVE)
+            c->ever_held = true;
         c->cancellable = cancellable;
         c->cancel_sent = false;
         int rc = request(c, wait, &rest, err);
         c->cancellable = false;
         if (rc == 0 && lock_outcome(c, rest, out, err) == 0) {
-            if (out->test == 1)
-                c->ever_held = true;
             nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, NSL_OK, out->test, out->token);
             if (c->cancel_sent && cancel_answer(c) && out->test == 0)
                 return nsl_client_fail(err, NSLOCK_E_CANCELLED, "the lock request was "

@@ -10,7 +10,8 @@
  *                to the first grant at the new leader is printed.
  *   split brain  the leader is frozen (SIGSTOP) past the ZooKeeper session
  *                timeout; the standby takes over; a session that held a
- *                lock reclaims it there; a request sent to the frozen
+ *                lock reclaims it there, and one whose LOCK was waiting on
+ *                the frozen leader waits there again; a request sent to the frozen
  *                leader is never granted after it resumes, and it rejoins
  *                as a standby.
  *   zookeeper    ZooKeeper frozen past the session timeout, or killed and
@@ -443,6 +444,37 @@ static void *call_frozen(void *arg)
     return NULL;
 }
 
+/* A LOCK that waits, on its own thread. */
+typedef struct waiting_call {
+    nslock *c;
+    const char *name;
+    int rc;
+    nslock_outcome out;
+    nslock_error err;
+} waiting_call;
+
+static void *call_waiting(void *arg)
+{
+    waiting_call *wc = arg;
+    wc->rc = nslock_lock(wc->c, wc->name, NSLOCK_EXCLUSIVE, 60, &wc->out, &wc->err);
+    return NULL;
+}
+
+/* Whether the server that observer reaches shows client waiting for name. */
+static bool shows_waiting(nslock *observer, const char *name, const char *client)
+{
+    nslock_entry *rows;
+    size_t n;
+    nslock_show_filter f = {.name_prefix = name};
+    if (nslock_show(observer, &f, &rows, &n, NULL) < 0)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found |= rows[i].waiting && strcmp(rows[i].client, client) == 0;
+    nslock_free(rows);
+    return found;
+}
+
 static void test_split_brain_after_sigstop(void **state)
 {
     (void)state;
@@ -461,6 +493,17 @@ static void test_split_brain_after_sigstop(void **state)
     /* a session on the leader alone, which will talk to it while it is frozen */
     nslock *direct;
     assert_int_equal(open_direct(&srv[lead], "direct", 60, &direct, &err), 0);
+    /* and a session whose LOCK waits for the holder's, in a call when the
+     * leader freezes: it must move to the next leader without waiting for
+     * the frozen one to come back */
+    nslock *waiter = open_cluster("waiter");
+    waiting_call wc = {.c = waiter, .name = "^Kept", .rc = 99};
+    pthread_t wt;
+    assert_int_equal(pthread_create(&wt, NULL, call_waiting, &wc), 0);
+    double until = now_s() + 10;
+    while (!shows_waiting(holder, "^Kept", "waiter") && now_s() < until)
+        pause_s(0.02);
+    assert_true(shows_waiting(holder, "^Kept", "waiter"));
 
     kill(srv[lead].pid, SIGSTOP);
     frozen_call fc = {.c = direct, .rc = 99};
@@ -491,6 +534,12 @@ static void test_split_brain_after_sigstop(void **state)
     assert_int_equal(rows[0].token, got.token);
     assert_int_equal(rows[0].owner, nslock_session_id(holder));
     nslock_free(rows);
+    /* the waiting LOCK left the frozen leader and waits at the new one */
+    end = now_s() + 30;
+    while (!shows_waiting(rival, "^Kept", "waiter") && now_s() < end)
+        pause_s(0.05);
+    if (!shows_waiting(rival, "^Kept", "waiter"))
+        fail_msg("the waiting LOCK did not move to the new leader; see %s/s*.log", root);
     /* the new leader grants ^Split to someone else */
     nslock_outcome split;
     assert_int_equal(nslock_lock(rival, "^Split", NSLOCK_EXCLUSIVE, 5, &split, &err), 0);
@@ -517,7 +566,13 @@ static void test_split_brain_after_sigstop(void **state)
         fail_msg("the resumed leader answers '%s', not naming the leader %s", e2.message,
                  srv[other].addr);
     nslock_close(rival);
+    /* the holder's session ends: the waiter is granted, at the new leader */
     nslock_close(holder);
+    pthread_join(wt, NULL);
+    if (wc.rc != 0 || wc.out.test != 1)
+        fail_msg("the waiter: rc %d $TEST %d %s %s", wc.rc, wc.out.test, wc.err.name,
+                 wc.err.message);
+    nslock_close(waiter);
 }
 
 /* ---- ZooKeeper silent ------------------------------------------------------------ */
