@@ -66,7 +66,7 @@ class Terminal:
     def shown(self):
         return self.text().decode(errors="replace")
 
-    def wait_exit(self, what, timeout=10):
+    def wait_exit(self, what, timeout=10, must=True):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -78,7 +78,9 @@ class Terminal:
                     self.out += os.read(self.fd, 4096)
             except OSError:
                 time.sleep(0.05)
-        fail(what + ": the shell did not end")
+        if must:
+            fail(what + ": the shell did not end")
+        return None
 
     def alive(self):
         return os.waitpid(self.pid, os.WNOHANG)[0] == 0
@@ -165,7 +167,13 @@ try:
 
     # Ctrl-D: the shell ends with status 0, and its session with it
     term.send(b"\x04")
-    status = term.wait_exit("Ctrl-D")
+    # A Ctrl-D typed while the line editor is still setting the terminal
+    # up can be flushed with the pending input (seen once on a loaded
+    # machine): as a person would, press it again.
+    status = term.wait_exit("Ctrl-D", timeout=3, must=False)
+    if status is None:
+        term.send(b"\x04")
+        status = term.wait_exit("Ctrl-D")
     if status != 0:
         fail("Ctrl-D: exit status %d; output:\n%s" % (status, term.shown()))
     poll("the session's locks to go", lambda: not any(r[0] == me for r in table("NAME")))
