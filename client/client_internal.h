@@ -52,7 +52,6 @@ struct nslock {
     bool standby;               /* connected to a standby: no session */
     char leader_hint[160];      /* the leader the last STANDBY answer named, "" none */
     double takeover;            /* HA: seconds a standby may need to follow the leader */
-    bool server_silent;         /* a wait gave up on a leader that answers nothing */
     char suspect[160];          /* that leader, not tried again until suspect_until */
     double suspect_until;
     long server_uid;            /* Unix: a server uid trusted besides root and ours; -1 none */

@@ -192,7 +192,7 @@ void nsl_client_suspect_server(nslock *c)
  * wait goes in slices of half the takeover time: a leader silent that long
  * is asked over a second connection whether it still answers at all (for
  * as long again), and one
- * that does not (frozen, or its machine gone) is left (c->server_silent),
+ * that does not (frozen, or its machine gone) is left (EHOSTDOWN),
  * so the call can reclaim at its successor before that one's grace runs
  * out, instead of waiting its whole timeout on a server that may never
  * come back. A waiting LOCK is silent legitimately: its server answers the
@@ -230,8 +230,7 @@ static int wait_answer(nslock *c, double deadline)
         } else if (n < 0 && errno != EINTR) {
             return -1;
         } else if (n == 0 && sliced && !still_answers(c)) {
-            c->server_silent = true;
-            errno = ETIMEDOUT;
+            errno = EHOSTDOWN;    /* not ETIMEDOUT: the call goes on at the next leader */
             return -1;
         }
     }
@@ -554,9 +553,8 @@ int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                                          "%s closed the connection", c->where);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             if (wait_answer(c, deadline) < 0) {
-                if (!c->server_silent)
+                if (errno != EHOSTDOWN)
                     return io_failure(c, err, "reading from", errno);
-                c->server_silent = false;
                 nsl_client_suspect_server(c);
                 /* IO, not TIMEOUT: the call goes on at the next leader */
                 return nsl_client_fail_close(c, err, NSLOCK_E_IO,
