@@ -675,8 +675,11 @@ void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
         nsl_out_err(s, NSL_COMMAND, "RESUME must come first on a new connection");
         return;
     }
-    bool replay = client_answered + 1 == old->answered && old->last_answer_len;
-    if ((client_answered != old->answered && !replay) || old->q_count) {
+    /* answers the client did not read: sent again when the server still
+     * has them (the last few short ones), else the session cannot go on */
+    uint64_t lost = client_answered <= old->answered ? old->answered - client_answered
+                                                     : UINT64_MAX;
+    if (lost > old->recent_count || old->q_count) {
         nsl_log(NSL_LOG_WARN, "session %u: cannot be resumed (the client read %" PRIu64
                 " answers of %" PRIu64 "); ended", id, client_answered, old->answered);
         nsl_out_errf(s, NSL_LOST, "session %u cannot be resumed: answers it did not read were "
@@ -685,24 +688,34 @@ void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
         return;
     }
     uint64_t pending = old->received - old->answered;
-    char last[sizeof old->last_answer];
-    size_t last_len = old->last_answer_len;
-    memcpy(last, old->last_answer, last_len);
+    /* the last `lost` lines of old->recent */
+    char replay[NSL_RECENT_BYTES];
+    size_t replay_len = 0;
+    if (lost) {
+        size_t at = old->recent_len;
+        for (uint64_t k = 0; k < lost; k++) {
+            do
+                at--;
+            while (at > 0 && old->recent[at - 1] != '\n');
+        }
+        replay_len = old->recent_len - at;
+        memcpy(replay, old->recent + at, replay_len);
+    }
     nsl_session_take_over(s, old);
-    nsl_log(NSL_LOG_INFO, "session %u (%s): resumed over a new connection%s", id,
-            s->client[0] ? s->client : "-", replay ? ", its last answer sent again" : "");
+    nsl_log(NSL_LOG_INFO, "session %u (%s): resumed over a new connection; %" PRIu64
+            " answer(s) sent again", id, s->client[0] ? s->client : "-", lost);
     nsl_out_str(s, "OK resumed ");
     nsl_out_u64(s, id);
     if (pending) {
         nsl_out_str(s, " pending ");
         nsl_out_u64(s, pending);
     }
-    if (replay) {
-        nsl_out_str(s, " replay\n");
-        nsl_out_put(s, last, last_len);
-    } else {
-        nsl_out_char(s, '\n');
+    if (lost) {
+        nsl_out_str(s, " replay ");
+        nsl_out_u64(s, lost);
     }
+    nsl_out_char(s, '\n');
+    nsl_out_put(s, replay, replay_len);
 }
 
 /* A fresh session's secret: 128 random bits. */

@@ -25,6 +25,8 @@
 #define NSL_OUT_FLOOR      (64u * 1024)   /* ... when over server.output_limit_mb */
 #define NSL_REJECT_HIGH    65536          /* ERR LIMIT answers owed that pause reading */
 #define NSL_CLIENT_NAME    64
+#define NSL_RECENT_BYTES   256            /* answers kept for RESUME ... */
+#define NSL_RECENT_ANSWERS 8              /* ... and how many at most */
 
 /* ---- log.c ----------------------------------------------------------------- */
 
@@ -152,11 +154,14 @@ struct nsl_session {
     bool reclaiming;                 /* between RECLAIM SESSION and RECLAIM DONE */
     char *held_line;                 /* that LOCK, run once registered */
     size_t held_len;
-    /* resuming over TCP (RESUME): requests received and answered, the last
-     * answer when it is one short line */
+    /* resuming over TCP (RESUME): requests received and answered, and the
+     * last few answers (recent_count lines, oldest first) while each was
+     * one short line: a client with several requests in flight when its
+     * connection broke gets again those it did not read */
     uint64_t received, answered;
-    char last_answer[96];
-    uint8_t last_answer_len;
+    char recent[NSL_RECENT_BYTES];
+    uint16_t recent_len;
+    uint8_t recent_count;
     bool counted;                    /* the request being served counted itself */
     bool detached;                   /* its session moved to another connection */
 

@@ -484,12 +484,28 @@ static bool can_serve_now(const nsl_session *s)
 void nsl_session_answered(nsl_session *s, size_t from)
 {
     s->answered++;
+    if (!s->tcp)
+        return;
     size_t n = s->out_len >= from ? s->out_len - from : 0;
-    s->last_answer_len = 0;
-    if (s->tcp && n > 0 && n <= sizeof s->last_answer && !memchr(s->out + from, '\n', n - 1)) {
-        memcpy(s->last_answer, s->out + from, n);
-        s->last_answer_len = (uint8_t)n;
+    if (n == 0 || n > NSL_RECENT_BYTES || s->out[from + n - 1] != '\n' ||
+        memchr(s->out + from, '\n', n - 1)) {
+        s->recent_len = s->recent_count = 0;    /* no replay across this one */
+        return;
     }
+    /* drop the oldest answers until this one fits */
+    size_t keep = s->recent_len, start = 0;
+    uint8_t count = s->recent_count;
+    while (count && (keep + n > NSL_RECENT_BYTES || count >= NSL_RECENT_ANSWERS)) {
+        const char *nl = memchr(s->recent + start, '\n', keep);
+        size_t line = (size_t)(nl - (s->recent + start)) + 1;
+        start += line;
+        keep -= line;
+        count--;
+    }
+    memmove(s->recent, s->recent + start, keep);
+    memcpy(s->recent + keep, s->out + from, n);
+    s->recent_len = (uint16_t)(keep + n);
+    s->recent_count = (uint8_t)(count + 1);
 }
 
 static void serve_item(nsl_session *s, uint8_t kind, const char *line, size_t len)
@@ -865,6 +881,9 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     s->cancels_hit = old->cancels_hit;
     s->received = old->received;
     s->answered = old->answered;
+    memcpy(s->recent, old->recent, old->recent_len);
+    s->recent_len = old->recent_len;
+    s->recent_count = old->recent_count;
     s->counted = true;
     if (old->registering) {        /* its first LOCK is in the next registry batch */
         nsl_recovery_take_over(s, old);

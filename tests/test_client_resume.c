@@ -322,7 +322,7 @@ static void resume_replays_a_lost_answer(void **state)
     proxy_do(&u, 'c');                                 /* and the connection goes */
     char said[64] = "";
     assert_true(read(up[0], said, sizeof said) > 0);
-    assert_true(ts_log_contains(&u.t, "its last answer sent again"));
+    assert_true(ts_log_contains(&u.t, "1 answer(s) sent again"));
     unsigned long long id, token;
     assert_int_equal(sscanf(said, "%llu %llu", &id, &token), 2);
     char *rows = cl_data(obs, "SHOW name=^r", NULL);
@@ -342,6 +342,99 @@ static void resume_replays_a_lost_answer(void **state)
     finish(&u);
 }
 
+/* The protocol underneath, several requests in flight: a client that sent
+ * three requests and read none of their answers gets all three again on
+ * RESUME, oldest first; one that lost more answers than the server keeps
+ * is told its session is lost, and the session is ended. */
+static unsigned hello_with_secret(tcl *c, char *secret, size_t cap)
+{
+    const char *r = cl_req(c, "HELLO name=raw");
+    unsigned id;
+    const char *at = strstr(r, " secret ");
+    if (sscanf(r, "OK nslock 1 session %u", &id) != 1 || !at)
+        fail_msg("HELLO answered '%s'", r);
+    snprintf(secret, cap, "%.32s", at + 8);
+    return id;
+}
+
+static tcl *raw_session(setup *u, unsigned *id, char *secret, size_t cap)
+{
+    int fd = cl_connect_tcp(u->server_port);
+    assert_true(fd >= 0);
+    tcl *c = cl_from_fd(fd);
+    assert_string_equal(cl_req(c, "AUTH s3cret-token"), "OK");
+    *id = hello_with_secret(c, secret, cap);
+    return c;                        /* two answers read: AUTH's and HELLO's */
+}
+
+static void wait_rows(setup *u, unsigned id, const char *want, const char *unwanted)
+{
+    for (long deadline = ts_now_ms() + 5000;;) {
+        char *rows = rows_of(u, id);
+        bool done = strstr(rows, want) && (!unwanted || !strstr(rows, unwanted));
+        free(rows);
+        if (done)
+            return;
+        if (ts_now_ms() > deadline)
+            fail_msg("the requests did not reach the server");
+        usleep(2000);
+    }
+}
+
+static void resume_replays_several_answers(void **state)
+{
+    (void)state;
+    setup u;
+    start(&u);
+    unsigned id;
+    char secret[40], req[128];
+    tcl *old = raw_session(&u, &id, secret, sizeof secret);
+    cl_send(old, "LOCK +^p(1)\nLOCK +^p(2)\nLOCK -^p(1)\n");   /* answers left unread */
+    wait_rows(&u, id, "^p(2)", "^p(1)");
+
+    int fd = cl_connect_tcp(u.server_port);
+    assert_true(fd >= 0);
+    tcl *c = cl_from_fd(fd);
+    assert_string_equal(cl_req(c, "AUTH s3cret-token"), "OK");
+    snprintf(req, sizeof req, "RESUME %u %s 2", id, secret);
+    char want[64];
+    snprintf(want, sizeof want, "OK resumed %u replay 3", id);
+    assert_string_equal(cl_req(c, req), want);
+    unsigned long long t1 = cl_granted(cl_line(c));   /* oldest first */
+    unsigned long long t2 = cl_granted(cl_line(c));
+    assert_true(t2 > t1);
+    assert_string_equal(cl_line(c), "OK");
+    assert_true(ts_log_contains(&u.t, "3 answer(s) sent again"));
+    assert_true(cl_closed(old, 5000));                /* the old connection is let go */
+    assert_string_equal(cl_req(c, "LOCK -^p(2)"), "OK");  /* the session goes on */
+    wait_rows(&u, id, "", "^p(2)");
+    cl_close(old);
+
+    /* more answers lost than the server keeps */
+    unsigned id2;
+    tcl *many = raw_session(&u, &id2, secret, sizeof secret);
+    for (int i = 0; i < 12; i++) {
+        snprintf(req, sizeof req, "LOCK +^q(%d)\n", i);
+        cl_send(many, req);
+    }
+    wait_rows(&u, id2, "^q(11)", NULL);
+    fd = cl_connect_tcp(u.server_port);
+    assert_true(fd >= 0);
+    tcl *late = cl_from_fd(fd);
+    assert_string_equal(cl_req(late, "AUTH s3cret-token"), "OK");
+    snprintf(req, sizeof req, "RESUME %u %s 2", id2, secret);
+    assert_non_null(strstr(cl_req(late, req), "ERR LOST"));
+    cl_close(late);
+    tcl *obs = cl_open(&u.t);
+    char *rows = cl_data(obs, "SHOW name=^q", NULL);
+    assert_null(strstr(rows, "^q("));                 /* the session was ended */
+    free(rows);
+    cl_close(obs);
+    cl_close(many);
+    cl_close(c);
+    finish(&u);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -349,6 +442,7 @@ int main(void)
         cmocka_unit_test_teardown(resume_idle_holder, teardown),
         cmocka_unit_test_teardown(resume_waiting_request, teardown),
         cmocka_unit_test_teardown(resume_replays_a_lost_answer, teardown),
+        cmocka_unit_test_teardown(resume_replays_several_answers, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
