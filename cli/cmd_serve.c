@@ -33,6 +33,10 @@ static void usage(FILE *out)
           "  -l, --log-level LEVEL  error, warning, info (default) or debug\n"
           "  -f, --log-format FMT   text (default) or json: one object a line with\n"
           "                         time, level, msg and the event's fields\n"
+          "  -i, --io-method M      how client sockets are served: auto (default:\n"
+          "                         io_uring where the kernel has it, else epoll),\n"
+          "                         io_uring (or fail to start) or epoll; overrides\n"
+          "                         server.io_method\n"
           "  -h, --help             print this help and exit\n"
           "\n"
           "After a restart (a crash, SIGKILL, or SIGTERM) the server waits up to\n"
@@ -52,6 +56,7 @@ int nsl_cmd_serve(int argc, char **argv)
         {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"log-format", required_argument, NULL, 'f'},
+        {"io-method", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -60,7 +65,7 @@ int nsl_cmd_serve(int argc, char **argv)
     nsl_server_options_init(&opt);
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:s:d:l:f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:d:l:f:i:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
@@ -84,6 +89,14 @@ int nsl_cmd_serve(int argc, char **argv)
                         "Try 'nslock serve --help'.\n", optarg);
                 return NSL_EXIT_USAGE;
             }
+            break;
+        case 'i':
+            if (!nsl_config_io_method_valid(optarg)) {
+                fprintf(stderr, "nslock serve: unknown io method '%s' (auto, io_uring, epoll)\n"
+                        "Try 'nslock serve --help'.\n", optarg);
+                return NSL_EXIT_USAGE;
+            }
+            opt.io_method = optarg;
             break;
         case 'h':
             usage(stdout);

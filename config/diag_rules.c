@@ -30,6 +30,7 @@ static const struct {
     {"invalid-name", "a database or namespace name that is not valid"},
     {"bad-listen", "server.listen is not HOST:PORT"},
     {"bad-http", "server.http is not HOST:PORT"},
+    {"bad-io-method", "server.io_method is not auto, io_uring or epoll"},
     {"http-without-token", "server.http off the loopback without a token file"},
     {"path-too-long", "a path longer than the system allows"},
     {"missing-token-file", "TCP enabled without a token file"},

@@ -552,7 +552,7 @@ static const field lock_table_fields[] = {
     NUMBER(max_session_entries, 1, 100000000),
 };
 
-enum { SERVER_SOCKET, SERVER_LISTEN, SERVER_TOKEN_FILE, SERVER_HTTP = 10 };
+enum { SERVER_SOCKET, SERVER_LISTEN, SERVER_TOKEN_FILE, SERVER_HTTP = 10, SERVER_IO_METHOD };
 static const field server_fields[] = {
     [SERVER_SOCKET] = STRING(socket),
     [SERVER_LISTEN] = STRING(listen),
@@ -565,6 +565,7 @@ static const field server_fields[] = {
     NUMBER(output_limit_mb, 1, 65536),
     NUMBER(max_unauthenticated, 1, 65536),
     [SERVER_HTTP] = STRING(http),
+    [SERVER_IO_METHOD] = STRING(io_method),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -702,6 +703,11 @@ static void check_http(loader *L, const node *n)
                  "or use 127.0.0.1:PORT", show_node(L, n));
 }
 
+bool nsl_config_io_method_valid(const char *text)
+{
+    return !strcmp(text, "auto") || !strcmp(text, "io_uring") || !strcmp(text, "epoll");
+}
+
 /* A wildcard address to listen on, which clients cannot be told to use. */
 static bool is_wildcard_host(const char *host_port)
 {
@@ -807,6 +813,10 @@ static void read_server(loader *L, const node *map)
         cfg->token_file_pos = found[SERVER_TOKEN_FILE]->pos;
     if (cfg->http)
         check_http(L, found[SERVER_HTTP]);
+    if (cfg->io_method && !nsl_config_io_method_valid(cfg->io_method))
+        error_at(L, "bad-io-method", found[SERVER_IO_METHOD]->pos,
+                 "server.io_method `%s` is not auto, io_uring or epoll",
+                 show_node(L, found[SERVER_IO_METHOD]));
 }
 
 /* ---- databases and namespaces ------------------------------------------- */
@@ -1125,6 +1135,7 @@ void nsl_config_free(nsl_config *cfg)
     free(cfg->socket);
     free(cfg->listen);
     free(cfg->http);
+    free(cfg->io_method);
     free(cfg->token_file);
     free(cfg->admin_group);
     free(cfg->state_dir);

@@ -558,6 +558,12 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
      * (the state directory, the registry) is served now, not lost. */
     sigprocmask(SIG_SETMASK, &srv->startup_mask, NULL);
 
+    /* before the first connection: every session is on the ring or none */
+    const char *io = opt->io_method ? opt->io_method : cfg->io_method ? cfg->io_method : "auto";
+    if (!strcmp(io, "epoll"))
+        nsl_log(NSL_LOG_INFO, "client sockets: epoll through libuv (io_method epoll)");
+    else if (!nsl_ring_start(srv, !strcmp(io, "io_uring")))
+        return false;
     if (!listen_unix(srv))
         return false;
     if (cfg->listen && !listen_tcp(srv))
@@ -638,6 +644,7 @@ int nsl_server_run(const nsl_resolver *resolver, const nsl_server_options *opt)
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&srv->loop) != 0)
         nsl_log(NSL_LOG_WARN, "the event loop did not close cleanly");
+    nsl_ring_free(srv);
     if (srv->engine)
         nsl_engine_free(srv->engine);
     nsl_lock_command_free(&srv->cmd);

@@ -182,8 +182,17 @@ struct nsl_session {
     size_t inflight;                 /* bytes of wbuf the socket has not taken */
     uint64_t stalled_since;          /* loop time output stopped moving; 0: it moves */
     struct nsl_show *show;           /* a SHOW being answered (show.c) */
+    size_t wbuf_off;                 /* io_uring: bytes of wbuf sent already */
     uv_write_t wreq;
     uv_shutdown_t sreq;
+
+    /* io_uring (ring.c): the socket is read and written through the ring */
+    bool ring;
+    bool ring_recv;                  /* a multishot receive is armed */
+    char *held;                      /* bytes received after reading paused: */
+    size_t held_bytes, held_cap;     /* ... read first when it resumes */
+    uint16_t ring_ops;               /* operations whose last completion is to come */
+    int fd;
 };
 
 struct nsl_server {
@@ -252,6 +261,7 @@ struct nsl_server {
     bool show_wall_offset_known;
     nsl_metrics metrics;             /* metrics.c */
     struct nsl_http *http;           /* http.c; NULL: server.http off */
+    struct nsl_ring *ring;           /* ring.c; NULL: client sockets through libuv */
     char readbuf[NSL_READ_CHUNK];
 };
 
@@ -278,6 +288,21 @@ void nsl_metrics_text(nsl_server *srv, nsl_text *t);
  * /api/stats. */
 bool nsl_http_start(nsl_server *srv);        /* false, logged, when it cannot listen */
 void nsl_http_stop(nsl_server *srv);         /* closes every HTTP connection */
+
+/* ring.c: client sockets through io_uring, driven from the loop (the
+ * ring's fd in a uv_poll_t, one submit a turn in a uv_prepare_t). */
+typedef struct nsl_ring nsl_ring;
+/* false only when io_uring is required and unavailable (logged). */
+bool nsl_ring_start(nsl_server *srv, bool required);
+void nsl_ring_free(nsl_server *srv);         /* after the loop is closed */
+void nsl_ring_adopt(nsl_session *s, int fd); /* an accepted socket goes on the ring */
+void nsl_ring_read_start(nsl_session *s);
+void nsl_ring_read_stop(nsl_session *s);
+/* One send of p[0, n), which must stay put until nsl_session_sent. */
+void nsl_ring_send(nsl_session *s, const char *p, size_t n);
+/* Cancels what s has in the ring; its handle is closed after the last
+ * completion (nsl_session_on_close). */
+void nsl_ring_close(nsl_session *s);
 
 /* server.c */
 /* Replaces the lock engine by an empty one whose tokens start after
@@ -318,6 +343,11 @@ void nsl_session_log_start(nsl_session *s);
 void nsl_sessions_init_watch_timer(nsl_server *srv);
 void nsl_session_drain(nsl_session *s);
 void nsl_session_flush(nsl_session *s);
+/* From the ring: n bytes read (n > 0), the peer's EOF (0) or an error
+ * (-errno); a send's completion; the handle closed. */
+void nsl_session_received(nsl_session *s, const char *data, int n);
+void nsl_session_sent(nsl_session *s, int result);
+void nsl_session_on_close(uv_handle_t *handle);
 
 void nsl_out_put(nsl_session *s, const char *p, size_t n);
 void nsl_out_str(nsl_session *s, const char *str);

@@ -30,7 +30,6 @@
 #include "server/server_internal.h"
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
-static void on_close(uv_handle_t *handle);
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -254,18 +253,78 @@ void nsl_sessions_init_watch_timer(nsl_server *srv)
     srv->watch_timer.data = srv;
 }
 
+static void read_start(nsl_session *s)
+{
+    if (s->ring) {
+        nsl_ring_read_start(s);
+        s->reading = true;
+    } else if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0) {
+        s->reading = true;
+    }
+}
+
+static void read_stop(nsl_session *s)
+{
+    if (!s->reading)
+        return;
+    s->reading = false;
+    if (s->ring)
+        nsl_ring_read_stop(s);
+    else
+        uv_read_stop(&s->h.stream);
+}
+
+static void input(nsl_session *s, const char *data, size_t n);
+
+/* The ring's receive is stopped by a cancel, which takes a turn: what came
+ * meanwhile is kept as if still in the socket, and read first on resuming,
+ * a buffer at a time while reading stays on. */
+static void hold(nsl_session *s, const char *data, size_t n)
+{
+    if (s->held_cap - s->held_bytes < n) {
+        size_t cap = s->held_cap ? s->held_cap : 4096;
+        while (cap - s->held_bytes < n)
+            cap *= 2;
+        s->held = xrealloc(s->held, cap);
+        s->held_cap = cap;
+    }
+    memcpy(s->held + s->held_bytes, data, n);
+    s->held_bytes += n;
+}
+
+static void update_reading(nsl_session *s);
+
+static void read_held(nsl_session *s)
+{
+    enum { PIECE = 4096 };
+    size_t at = 0;
+    while (at < s->held_bytes && s->reading && !s->ended) {
+        size_t n = s->held_bytes - at < PIECE ? s->held_bytes - at : PIECE;
+        input(s, s->held + at, n);
+        at += n;
+        update_reading(s);
+    }
+    s->held_bytes -= at;
+    memmove(s->held, s->held + at, s->held_bytes);
+    if (!s->held_bytes) {
+        free(s->held);
+        s->held = NULL;
+        s->held_cap = 0;
+    }
+}
+
 static void update_reading(nsl_session *s)
 {
     if (s->ended || s->handle_closing || s->srv->stopping)
         return;
     if (s->reading && overloaded(s)) {
-        uv_read_stop(&s->h.stream);
-        s->reading = false;
+        read_stop(s);
         watch(s->srv);
     } else if (!s->reading && s->in_len <= NSL_IN_HIGH / 2 && !output_full(s, NSL_OUT_HIGH / 4) &&
                s->q_rejected < NSL_REJECT_HIGH / 2) {
-        if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
-            s->reading = true;
+        read_start(s);
+        if (s->held_bytes)
+            read_held(s);
     }
 }
 
@@ -276,7 +335,10 @@ static void close_handle(nsl_session *s)
     if (s->handle_closing)
         return;
     s->handle_closing = true;
-    uv_close(&s->h.handle, on_close);
+    if (s->ring)
+        nsl_ring_close(s);           /* closed once the ring is done with it */
+    else
+        uv_close(&s->h.handle, nsl_session_on_close);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -292,6 +354,11 @@ static void maybe_finish_close(nsl_session *s)
     if (!s->close_after_write || s->writing || s->out_len || s->handle_closing)
         return;
     s->close_after_write = false;
+    if (s->ring) {                   /* everything sent has completed */
+        shutdown(s->fd, SHUT_WR);
+        close_handle(s);
+        return;
+    }
     s->sreq.data = s;
     if (uv_shutdown(&s->sreq, &s->h.stream, on_shutdown) != 0)
         close_handle(s);
@@ -314,9 +381,9 @@ static void trim_output(nsl_session *s)
     }
 }
 
-static void on_write(uv_write_t *req, int status)
+/* The output in flight has gone (status 0) or cannot go (< 0). */
+static void write_done(nsl_session *s, int status)
 {
-    nsl_session *s = req->data;
     s->writing = false;
     if (s->handle_closing)
         return;
@@ -325,7 +392,8 @@ static void on_write(uv_write_t *req, int status)
     s->stalled_since = 0;
     nsl_show_wake(s->srv);
     if (status < 0) {
-        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(status));
+        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner,
+                s->ring ? strerror(-status) : uv_strerror(status));
         nsl_session_force_close(s);
     } else {
         nsl_session_flush(s);
@@ -333,9 +401,51 @@ static void on_write(uv_write_t *req, int status)
         nsl_session_make_ready(s);   /* requests held back by the output */
         update_reading(s);
         maybe_finish_close(s);
-        nsl_server_settle(s->srv);
     }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    nsl_session *s = req->data;
+    write_done(s, status);
     nsl_server_settle(s->srv);
+}
+
+/* A send through the ring completed: result bytes went (a stream socket
+ * may take fewer than asked), or -errno. The ring's reap settles. */
+void nsl_session_sent(nsl_session *s, int result)
+{
+    if (result == 0)
+        result = -EPIPE;             /* a send of n > 0 bytes that took none */
+    if (result > 0 && (size_t)result < s->inflight) {
+        s->wbuf_off += (size_t)result;
+        s->inflight -= (size_t)result;
+        s->srv->unsent_bytes -= (size_t)result;
+        s->stalled_since = uv_now(&s->srv->loop);
+        nsl_ring_send(s, s->wbuf + s->wbuf_off, s->inflight);
+        return;
+    }
+    write_done(s, result < 0 ? result : 0);
+}
+
+/* Through the ring: the output moves to `wbuf`, which stays put until the
+ * send completes; new answers collect in the other buffer meanwhile. */
+static void ring_flush(nsl_session *s)
+{
+    char *full = s->out;
+    size_t full_cap = s->out_cap, len = s->out_len;
+    out_discard(s);
+    s->inflight = len;
+    s->srv->unsent_bytes += len;
+    s->out = s->wbuf;
+    s->out_cap = s->wbuf_cap;
+    s->wbuf = full;
+    s->wbuf_cap = full_cap;
+    s->wbuf_off = 0;
+    nsl_ring_send(s, s->wbuf, len);
+    s->writing = true;
+    s->stalled_since = uv_now(&s->srv->loop);
+    watch(s->srv);
 }
 
 void nsl_session_flush(nsl_session *s)
@@ -347,6 +457,10 @@ void nsl_session_flush(nsl_session *s)
     }
     if (!nsl_server_cover_tokens(s->srv))
         return;                      /* sent once it may be (ha.c), or never */
+    if (s->ring) {
+        ring_flush(s);
+        return;
+    }
     uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
     int n = uv_try_write(&s->h.stream, &buf, 1);
     if (n == (int)s->out_len) {
@@ -717,6 +831,31 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     nsl_server_settle(s->srv);
 }
 
+/* The ring's counterpart of on_read. It settles as on_read does: a reap
+ * may bring a pipelining client's buffers by the hundred, and its requests
+ * are served between them, not queued all at once past max_pending (the
+ * sends only go into the ring: they leave in the turn's one submit). */
+void nsl_session_received(nsl_session *s, const char *data, int n)
+{
+    if (s->ended)
+        return;                      /* bytes that were on their way: unread */
+    if (!s->reading && n > 0) {      /* on its way when reading paused */
+        hold(s, data, (size_t)n);
+        return;
+    }
+    if (n <= 0) {
+        if (n < 0)
+            nsl_log(NSL_LOG_DEBUG, "session %u: read failed: %s", s->owner, strerror(-n));
+        nsl_session_end(s, n == 0);
+        nsl_server_settle(s->srv);
+        return;
+    }
+    s->last_input_ms = uv_now(&s->srv->loop);
+    input(s, data, (size_t)n);
+    update_reading(s);
+    nsl_server_settle(s->srv);
+}
+
 /* ---- lifetime ---------------------------------------------------------------------------- */
 
 nsl_session *nsl_session_by_owner(nsl_server *srv, nsl_owner_id owner)
@@ -787,8 +926,10 @@ void nsl_session_accept(nsl_server *srv, uv_stream_t *listener, bool tcp)
         srv->sessions->prev = s;
     srv->sessions = s;
     srv->session_count++;
-    if (uv_read_start(&s->h.stream, alloc_cb, on_read) == 0)
-        s->reading = true;
+    uv_os_fd_t fd;
+    if (srv->ring && uv_fileno(&s->h.handle, &fd) == 0)
+        nsl_ring_adopt(s, fd);
+    read_start(s);
     nsl_log(NSL_LOG_DEBUG, "session %u: connected (%s, pid %ld, uid %ld)", s->owner,
             tcp ? "tcp" : "unix", s->pid, s->have_uid ? (long)s->uid : -1L);
 }
@@ -819,10 +960,7 @@ void nsl_session_end(nsl_session *s, bool graceful)
     s->ended = true;
     s->waiting = false;
     nsl_show_free(s);
-    if (s->reading) {
-        uv_read_stop(&s->h.stream);
-        s->reading = false;
-    }
+    read_stop(s);
     if (s->owner) {
         nsl_recovery_session_end(s);
         HASH_DEL(srv->by_owner, s);
@@ -901,10 +1039,7 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     nsl_show_free(old);
     out_discard(old);
     old->close_after_write = false;
-    if (old->reading) {
-        uv_read_stop(&old->h.stream);
-        old->reading = false;
-    }
+    read_stop(old);
     close_handle(old);
 }
 
@@ -916,7 +1051,7 @@ void nsl_session_force_close(nsl_session *s)
     close_handle(s);
 }
 
-static void on_close(uv_handle_t *handle)
+void nsl_session_on_close(uv_handle_t *handle)
 {
     nsl_session *s = handle->data;
     nsl_server *srv = s->srv;
@@ -937,5 +1072,6 @@ static void on_close(uv_handle_t *handle)
     free(s->q);
     free(s->out);
     free(s->wbuf);
+    free(s->held);
     free(s);
 }

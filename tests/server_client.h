@@ -129,8 +129,11 @@ static inline pid_t ts_spawn(const tsrv *t)
             struct rlimit rl = {.rlim_cur = (rlim_t)t->nofile, .rlim_max = (rlim_t)t->nofile};
             setrlimit(RLIMIT_NOFILE, &rl);
         }
+        /* NSL_TEST_IO_METHOD=epoll: the suite again on the fallback path */
+        const char *io = getenv("NSL_TEST_IO_METHOD");
         execl(NSL_BINARY, "nslock", "serve", "--config", t->config, "--socket", t->sock,
-              "--state-dir", t->state, "--log-level", "debug", (char *)NULL);
+              "--state-dir", t->state, "--log-level", "debug", "--io-method",
+              io && *io ? io : "auto", (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -189,6 +192,11 @@ static inline void ts_launch(tsrv *t)
             fail_msg("the server did not listen within 20 s");
         }
         usleep(5000);
+    }
+    const char *io = getenv("NSL_TEST_IO_METHOD");
+    if (io && !strcmp(io, "epoll") && !ts_log_contains(t, "client sockets: epoll")) {
+        ts_print_log(t);
+        fail_msg("NSL_TEST_IO_METHOD=epoll, but the server did not say it serves through epoll");
     }
 }
 

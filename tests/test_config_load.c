@@ -262,7 +262,7 @@ static void test_unknown_keys(void **state)
            "ha, default_namespace, local_locks, databases or namespaces); did you mean `lock_table`?\n"
            "t.yaml:6:23: error: unknown key `port` in server (expected socket, listen, token_file, "
            "admin_group, max_pending, recovery_grace_s, state_dir, session_timeout_s, "
-           "output_limit_mb, max_unauthenticated or http)\n"
+           "output_limit_mb, max_unauthenticated, http or io_method)\n"
            "t.yaml:7:1: error: unknown top-level key `databases2` (expected lock_table, server, "
            "ha, default_namespace, local_locks, databases or namespaces); did you mean `databases`?\n");
     expect("databases:\n  A: { directory: /a, size: 3 }\n"
