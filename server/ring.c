@@ -53,6 +53,7 @@ struct nsl_ring {
     unsigned buf_returned;           /* buffers given back, not yet published */
     uv_poll_t poll;                  /* the ring's fd: completions are waiting */
     uv_prepare_t prepare;            /* the turn's submit */
+    uv_idle_t no_wait;               /* this turn's poll must not block */
     size_t sessions;                 /* sessions on the ring: they keep the loop alive */
     bool reaping;
 };
@@ -168,8 +169,16 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     reap(poll->data);
 }
 
+static void on_no_wait(uv_idle_t *idle)
+{
+    uv_idle_stop(idle);
+}
+
 /* The last thing of a loop turn: one io_uring_enter for all its sends and
- * receives; what completes at once is served now, not after epoll_wait. */
+ * receives; what completes at once is served now, not after epoll_wait.
+ * Serving here comes after the loop's check phase (the registry's group
+ * commit runs there, server.c): a turn that served anything makes libuv
+ * poll without blocking, so that phase comes round at once. */
 static void on_prepare(uv_prepare_t *prepare)
 {
     nsl_ring *r = prepare->data;
@@ -179,6 +188,8 @@ static void on_prepare(uv_prepare_t *prepare)
         if (round == ROUNDS || !io_uring_cq_ready(&r->ring))
             break;
         reap(r);
+        if (!uv_is_active((uv_handle_t *)&r->no_wait))
+            uv_idle_start(&r->no_wait, on_no_wait);
     }
 }
 
@@ -289,13 +300,15 @@ bool nsl_ring_start(nsl_server *srv, bool required)
     r->prepare.data = r;
     uv_prepare_start(&r->prepare, on_prepare);
     uv_unref((uv_handle_t *)&r->prepare);
+    uv_idle_init(&srv->loop, &r->no_wait);
+    uv_unref((uv_handle_t *)&r->no_wait);
     srv->ring = r;
     nsl_log(NSL_LOG_INFO, "client sockets: io_uring (multishot receive, %d provided buffers "
             "of %d bytes, one submit a loop turn)", BUF_COUNT, BUF_SIZE);
     return true;
 }
 
-/* After the loop closed every handle, the ring's two among them. */
+/* After the loop closed every handle, the ring's three among them. */
 void nsl_ring_free(nsl_server *srv)
 {
     nsl_ring *r = srv->ring;
