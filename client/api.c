@@ -27,12 +27,13 @@ int nslock_default_socket(char *buf, size_t cap)
 }
 
 static int usable(nslock *c, nslock_error *err);
+static int resync_removed(nslock *c, nslock_error *err);
 
 /* An "ERR ..." answer. "ERR LOST removed by ..." says another session's
  * REMOVE took some of this session's entries: the program is told (the
  * call fails, on_lost fires) and the mirror is brought in line with the
  * server before the next request (resync_removed). */
-static int server_error(nslock *c, nslock_error *err, const char *rest)
+int nsl_client_answer_error(nslock *c, nslock_error *err, const char *rest)
 {
     nslock_error e;
     nsl_client_server_error(&e, rest);
@@ -70,7 +71,7 @@ static int expect_ok(nslock *c, double deadline, const char **rest, nslock_error
         return 0;
     }
     if (len >= 4 && memcmp(line, "ERR ", 4) == 0)
-        return server_error(c, err, line + 4);
+        return nsl_client_answer_error(c, err, line + 4);
     if (len > 5 && memcmp(line, "DATA ", 5) == 0)
         return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                      "%s answered with data where OK was expected; "
@@ -254,8 +255,20 @@ void nslock_close(nslock *c)
     if (c == NULL)
         return;
     nsl_client_keeper_stop(c);
+    c->closing = true;           /* nothing is recovered any more */
+    /* The answers owed are read, up to a request that may wait (a LOCK
+     * with a timeout): ending the session releases everything anyway, and
+     * a grant is not worth waiting for only to be released. */
+    nslock_error ignored;
+    while (c->fd >= 0 && nsl_owed_unanswered(c) && c->owed[c->owed_answered].wait == 0
+           && nsl_owed_drain_one(c, &ignored) == 0)
+        ;
     /* closing is QUIT without the round trip (PROTOCOL.md) */
     nsl_client_close_fd(c);
+    nsl_owed_clear(c);
+    free(c->owed);
+    nsl_client_replay_clear(c);
+    nsl_lock_command_free(&c->owed_cmd);
     nsl_mirror_clear(&c->mirror);
     nsl_lock_command_free(&c->cmd);
     pthread_mutex_destroy(&c->mu);
@@ -264,6 +277,7 @@ void nslock_close(nslock *c)
     nsl_client_free_target(c);
     free(c->rbuf);
     free(c->wbuf);
+    free(c->wpend);
     free(c);
 }
 
@@ -313,9 +327,9 @@ static int resync_removed(nslock *c, nslock_error *err)
     return 0;
 }
 
-/* Ready for a new request: not lost, connected (reconnecting first if the
- * connection went while no call was made), no SHOW rows left unread. */
-static int usable(nslock *c, nslock_error *err)
+/* Ready for a new request (client_internal.h): reconnecting first if the
+ * connection went while no call was made. */
+int nsl_client_usable(nslock *c, bool drain, nslock_error *err)
 {
     if (c->lost) {
         if (err)
@@ -334,30 +348,20 @@ static int usable(nslock *c, nslock_error *err)
         c->show_left--;
     }
     nsl_client_req_reset(c);
-    if (c->resync_pending && resync_removed(c, err) < 0)
+    if (drain && nsl_owed_drain(c, err) < 0)
+        return -1;
+    if (nsl_owed_take_deferred(c, err) < 0)
+        return -1;
+    /* SHOW's answer would come behind the answers owed: after them */
+    if (c->resync_pending && !nsl_owed_unanswered(c) && resync_removed(c, err) < 0)
         return -1;
     return 0;
 }
 
-/* Every call runs with the handle held. A call that may simply be sent
- * again (it reads, or sets what the mirror restores) is retried once the
- * connection is recovered; the lock calls recover per argument themselves. */
-#define API_CALL(c, err, body)                                                        \
-    do {                                                                              \
-        if ((c) == NULL)                                                              \
-            return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)"); \
-        nslock_error e_;                                                              \
-        nsl_client_ok(&e_);                                                           \
-        pthread_mutex_lock(&(c)->mu);                                                 \
-        int rc_;                                                                      \
-        while ((rc_ = (body)) < 0 && nsl_client_should_recover(c, &e_) &&             \
-               nsl_client_recover(c, &e_) == 0)                                       \
-            ;                                                                         \
-        pthread_mutex_unlock(&(c)->mu);                                               \
-        if (err)                                                                      \
-            *err = e_;                                                                \
-        return rc_;                                                                   \
-    } while (0)
+static int usable(nslock *c, nslock_error *err)
+{
+    return nsl_client_usable(c, true, err);
+}
 
 /* A request whose answer is a bare OK. */
 static int simple(nslock *c, const char *text, nslock_error *err)
@@ -423,7 +427,7 @@ int nslock_cluster_get(nslock *c, nslock_cluster *out, nslock_error *err)
 /* ---- locks ------------------------------------------------------------------ */
 
 /* "OK 1 TOKEN" / "OK 0" / "OK" of a LOCK command. */
-static int lock_outcome(nslock *c, const char *rest, nslock_outcome *out, nslock_error *err)
+int nsl_client_lock_outcome(nslock *c, const char *rest, nslock_outcome *out, nslock_error *err)
 {
     nslock_outcome o = {.test = -1, .token = 0};
     if (rest[0] == '1' && rest[1] == ' ' && nsl_client_parse_u64(rest + 2, &o.token))
@@ -441,7 +445,7 @@ static int lock_outcome(nslock *c, const char *rest, nslock_outcome *out, nslock
 }
 
 /* The server's error, in the engine's codes, for the mirror. */
-static nsl_code server_code(const nslock_error *err)
+nsl_code nsl_client_server_code(const nslock_error *err)
 {
     nsl_code code = nsl_code_from_name(err->name, strlen(err->name));
     return code == NSL_CODE_COUNT ? NSL_COMMAND : code;
@@ -462,10 +466,10 @@ static int parse_failed(const nsl_error *e, const char *command, nslock_error *e
     return nsl_client_fail(err, code, "'%.200s': %s", command, e->message);
 }
 
-/* "LOCK" and one argument of c->cmd, with its own timeout. */
-static void req_argument(nslock *c, const nsl_lock_arg *a)
+/* prefix ("LOCK +") and the names of argument a of c->cmd, with their types. */
+static void req_items(nslock *c, const char *prefix, const nsl_lock_arg *a)
 {
-    nsl_client_req_str(c, a->op == NSL_OP_ADD ? "LOCK +" : a->op == NSL_OP_REMOVE ? "LOCK -" : "LOCK ");
+    nsl_client_req_str(c, prefix);
     if (a->item_count > 1)
         nsl_client_req_add(c, "(", 1);
     for (size_t i = 0; i < a->item_count; i++) {
@@ -479,6 +483,12 @@ static void req_argument(nslock *c, const nsl_lock_arg *a)
     }
     if (a->item_count > 1)
         nsl_client_req_add(c, ")", 1);
+}
+
+/* "LOCK" and one argument of c->cmd, with its own timeout. */
+static void req_argument(nslock *c, const nsl_lock_arg *a)
+{
+    req_items(c, a->op == NSL_OP_ADD ? "LOCK +" : a->op == NSL_OP_REMOVE ? "LOCK -" : "LOCK ", a);
     if (a->has_timeout)
         nsl_client_req_timeout(c, (double)a->timeout_ms / 1000.0, NULL);
 }
@@ -513,45 +523,90 @@ static int cancelled(nslock *c, const nsl_lock_arg *a, nslock_error *err)
                            "nothing of it was taken");
 }
 
+/* An asynchronous unlock sent before this call's incremental LOCK failed,
+ * and the LOCK, sent behind it, was granted: it is given back (LOCK - of
+ * the same names; inside a transaction that delocks, as any unlock), so
+ * that the call reporting the failure has done nothing. Should even that
+ * fail, the mirror (nslock_held_list) still has it. */
+static void give_back(nslock *c, const nsl_lock_arg *a)
+{
+    const char *rest;
+    nslock_error ignored;
+    nsl_client_req_reset(c);
+    req_items(c, "LOCK -", a);
+    if (request(c, 0, &rest, &ignored) == 0) {
+        nsl_lock_arg undo = *a;
+        undo.op = NSL_OP_REMOVE;
+        nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, &undo, NSL_OK, -1, 0);
+    }
+}
+
 static int run_argument(nslock *c, const char *text, const nsl_lock_arg *a, double wait,
                         nslock_outcome *out, nslock_error *err)
 {
     bool cancellable = wait != 0;
+    /* Only an incremental LOCK goes out ahead of the answers owed, so that
+     * unlock-async then lock is one round trip: what it took can be given
+     * back should an unlock before it have failed. Anything else waits for
+     * those answers first, so that it is not run when the call reports
+     * such a failure. */
+    bool ahead = a && a->op == NSL_OP_ADD;
     atomic_store(&c->cancel_asked, false);   /* only a cancel during this wait counts */
     for (;;) {
-        const char *rest;
+        const char *rest = "";
         /* cancelled while the connection was recovered: not sent again,
          * unless the resumed server still has it waiting */
         if (cancellable && atomic_load(&c->cancel_asked) && !c->resume_pending)
             return cancelled(c, a, err);
-        nsl_client_req_reset(c);
-        if (text)
-            nsl_client_req_str(c, text);
-        else
-            req_argument(c, a);
-        /* The server registers a session at its first request that takes
-         * locks, before any grant: if the connection goes while it waits,
-         * the next server awaits the session, so it must reclaim (holding
-         * nothing) for that server's recovery not to wait its whole grace. */
-        if (a && a->op != NSL_OP_REMOVE)
-            c->ever_held = true;
-        c->cancellable = cancellable;
-        c->cancel_sent = false;
-        int rc = request(c, wait, &rest, err);
-        c->cancellable = false;
-        if (rc == 0 && lock_outcome(c, rest, out, err) == 0) {
+        int rc = ahead ? 0 : nsl_owed_drain(c, err);
+        /* (a resumed session that has this request already answers it:
+         * that answer is read, and what it took given back, below) */
+        if (rc == 0 && !c->resume_pending && nsl_owed_take_deferred(c, err) < 0)
+            return -1;
+        if (rc == 0) {
+            nsl_client_req_reset(c);
+            if (text)
+                nsl_client_req_str(c, text);
+            else
+                req_argument(c, a);
+            /* The server registers a session at its first request that takes
+             * locks, before any grant: if the connection goes while it waits,
+             * the next server awaits the session, so it must reclaim (holding
+             * nothing) for that server's recovery not to wait its whole grace. */
+            if (a && a->op != NSL_OP_REMOVE)
+                c->ever_held = true;
+            rc = nsl_client_req_end(c, err);
+            if (rc == 0)
+                rc = nsl_client_send(c, nsl_client_deadline(c, wait), err);
+            if (rc == 0)
+                rc = nsl_owed_drain(c, err);   /* the answers owed come first */
+            if (rc == 0) {
+                c->cancellable = cancellable;
+                c->cancel_sent = false;
+                rc = expect_ok(c, nsl_client_deadline(c, wait), &rest, err);
+                c->cancellable = false;
+            }
+        }
+        if (rc == 0 && nsl_client_lock_outcome(c, rest, out, err) == 0) {
             nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, NSL_OK, out->test, out->token);
-            if (c->cancel_sent && cancel_answer(c) && out->test == 0)
+            bool was_cancelled = c->cancel_sent && cancel_answer(c) && out->test == 0;
+            if (c->has_deferred) {
+                if (out->test == 1)
+                    give_back(c, a);
+                return nsl_owed_take_deferred(c, err);
+            }
+            if (was_cancelled)
                 return nsl_client_fail(err, NSLOCK_E_CANCELLED, "the lock request was "
                                        "cancelled; nothing of it was taken");
             return 0;
         }
         if (!nsl_client_should_recover(c, err)) {
             if (c->fd >= 0) {   /* a server error: the session is intact */
-                nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, server_code(err), -1, 0);
+                nsl_mirror_apply(&c->mirror, c->ns, &c->cmd, a, nsl_client_server_code(err), -1, 0);
                 if (c->cancel_sent)
                     cancel_answer(c);
             }
+            nsl_owed_take_deferred(c, err);   /* the earlier failure is told first */
             return -1;
         }
         c->cancel_sent = false;   /* its answer went with the connection */
@@ -612,7 +667,7 @@ static int run_built(nslock *c, nslock_outcome *out, nslock_error *err)
 static int lock_names(nslock *c, const char *const *names, size_t count, unsigned types,
                       double timeout, nslock_outcome *out, nslock_error *err)
 {
-    if (usable(c, err) < 0)
+    if (nsl_client_usable(c, false, err) < 0)
         return -1;
     if (count == 0 || names == NULL)
         return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no lock names");
@@ -646,11 +701,7 @@ int nslock_lock_names(nslock *c, const char *const *names, size_t count, unsigne
 
 static int unlock(nslock *c, const char *name, unsigned types, nslock_error *err)
 {
-    if (usable(c, err) < 0 || nsl_client_check_name(name, err) < 0)
-        return -1;
-    nsl_client_req_str(c, "LOCK -");
-    nsl_client_req_str(c, name);
-    if (nsl_client_req_types(c, types, err) < 0)
+    if (nsl_client_usable(c, false, err) < 0 || nsl_client_req_unlock(c, name, types, err) < 0)
         return -1;
     return run_built(c, NULL, err);
 }
@@ -675,7 +726,7 @@ int nslock_unlock_all(nslock *c, nslock_error *err)
 static int command(nslock *c, const char *text, nslock_outcome *out, nslock_error *err)
 {
     double wait;
-    if (usable(c, err) < 0 || nsl_client_command_wait(text, &wait, err) < 0)
+    if (nsl_client_usable(c, false, err) < 0 || nsl_client_command_wait(text, &wait, err) < 0)
         return -1;
     return run_command(c, text, out, err);
 }
@@ -807,7 +858,7 @@ static int read_data_header(nslock *c, double deadline, size_t *count, nslock_er
         return 0;
     }
     if (len >= 4 && memcmp(line, "ERR ", 4) == 0)
-        return server_error(c, err, line + 4);
+        return nsl_client_answer_error(c, err, line + 4);
     return nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL,
                                  "unexpected answer from %s: '%.60s' (expected DATA); "
                                  "connection closed", c->where, line);

@@ -24,6 +24,26 @@ typedef struct nsl_mirror {
     unsigned tlevel;
 } nsl_mirror;
 
+/* A request sent whose answer the caller does not wait for at once: an
+ * asynchronous unlock (the library checks its answer) or a pipelined
+ * request (the caller collects it with nslock_pipeline_result). */
+typedef struct nsl_owed {
+    char *text;                 /* the request line with its '\n': sent again after a
+                                   reconnect that the server did not receive it on */
+    size_t len;
+    double wait;                /* how long the server may keep it waiting (negative: forever) */
+    bool async_unlock;
+    bool answered;              /* pipelined: the result below is its answer's */
+    int rc;                     /* 0, or -1 with error */
+    nslock_outcome outcome;
+    nslock_error error;
+    char ns[64];                /* the namespace it was sent in, for the mirror */
+} nsl_owed;
+
+/* Answers in flight at most: more waits for the oldest (the server reads
+ * server.max_pending requests ahead, and answers left unread fill buffers). */
+#define NSL_CLIENT_MAX_OWED NSLOCK_PIPELINE_MAX
+
 struct nslock {
     pthread_mutex_t mu;         /* every call, and the keeper, hold it */
     int fd;                     /* -1 once the connection is closed */
@@ -36,6 +56,9 @@ struct nslock {
     size_t rpos, rlen, rcap;
     char *wbuf;                 /* the request being built */
     size_t wlen, wcap;
+    char *wpend;                /* requests held back (NSLOCK_DEFER, pipelined): they go
+                                   out with the next request, or before the next read */
+    size_t wpend_len, wpend_cap;
     bool woverflow;             /* the request did not fit in memory */
     size_t show_left;           /* SHOW rows not yet read by nslock_show_next */
     bool show_cut;              /* the connection was lost in the middle of them */
@@ -79,8 +102,14 @@ struct nslock {
     /* TCP: resuming a live session over a new connection (RESUME) */
     uint64_t answers;           /* answers read on this session's connections */
     uint64_t resume_pending;    /* requests the server had when resumed: not sent again */
-    bool have_replay;           /* the server sent the last answer again: read it first */
-    char replay[100];
+    char *replay;               /* answers the server sent again on RESUME, '\n'-ended */
+    size_t replay_len, replay_at;   /* bytes of them, and how far they were read */
+    /* answers owed: asynchronous unlocks and pipelined requests (pipeline.c) */
+    nsl_owed *owed;             /* in the order sent; [0, owed_answered) have their answer */
+    size_t owed_count, owed_answered, owed_cap;
+    nsl_lock_command owed_cmd;  /* an owed request, parsed again for the mirror */
+    bool has_deferred;          /* an asynchronous unlock failed: the next call says so */
+    nslock_error deferred;
     /* nslock_cancel: set from any thread or a signal handler, without mu */
     atomic_bool cancel_asked;
     int cancel_fd;              /* eventfd that wakes a waiting LOCK's poll; -1 none */
@@ -126,6 +155,74 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err);
  * c->cancellable, a cancel asked meanwhile sends CANCEL (once). */
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err);
+
+/* Holds the request in c->wbuf back, for the next send or read. */
+int nsl_client_hold(nslock *c, nslock_error *err);
+/* Writes what is held back now. */
+int nsl_client_flush(nslock *c, double deadline, nslock_error *err);
+/* Sends len bytes of buf (nothing is skipped for a resumed session). */
+int nsl_client_send_raw(nslock *c, const char *buf, size_t len, double deadline,
+                        nslock_error *err);
+/* Forgets the answers a RESUME sent again (a new connection, a new count). */
+void nsl_client_replay_clear(nslock *c);
+
+/* ---- answers (api.c) ---- */
+
+/* An "ERR ..." answer (rest after "ERR "): fills err, notes a REMOVE's notice. */
+int nsl_client_answer_error(nslock *c, nslock_error *err, const char *rest);
+/* The server's error, in the engine's codes, for the mirror. */
+nsl_code nsl_client_server_code(const nslock_error *err);
+/* Ready for a new request: not lost, connected (recovering first), no SHOW
+ * rows left unread, no failed asynchronous unlock unreported; drain: the
+ * answers owed are read first (every call but the lock calls, which send
+ * theirs ahead of them). */
+int nsl_client_usable(nslock *c, bool drain, nslock_error *err);
+
+/* Every call runs with the handle held. A call that may simply be sent
+ * again (it reads, or sets what the mirror restores) is retried once the
+ * connection is recovered; the lock calls recover per argument themselves.
+ * body fills e_. */
+#define API_CALL(c, err, body)                                                        \
+    do {                                                                              \
+        if ((c) == NULL)                                                              \
+            return nsl_client_fail(err, NSLOCK_E_ARGUMENT, "no connection (NULL handle)"); \
+        nslock_error e_;                                                              \
+        nsl_client_ok(&e_);                                                           \
+        pthread_mutex_lock(&(c)->mu);                                                 \
+        int rc_;                                                                      \
+        while ((rc_ = (body)) < 0 && nsl_client_should_recover(c, &e_) &&             \
+               nsl_client_recover(c, &e_) == 0)                                       \
+            ;                                                                         \
+        pthread_mutex_unlock(&(c)->mu);                                               \
+        if (err)                                                                      \
+            *err = e_;                                                                \
+        return rc_;                                                                   \
+    } while (0)
+
+/* "OK 1 TOKEN" / "OK 0" / "OK" of a LOCK command (rest after "OK"). */
+int nsl_client_lock_outcome(nslock *c, const char *rest, nslock_outcome *out, nslock_error *err);
+
+/* ---- answers owed (pipeline.c) ---- */
+
+/* Sends the LOCK request in c->wbuf (ended), or holds it back for the
+ * next write (hold), and owes its answer; for an unlock the mirror
+ * releases at once. */
+int nsl_owed_send(nslock *c, double wait, bool async_unlock, bool hold, nslock_error *err);
+size_t nsl_owed_unanswered(const nslock *c);
+/* Reads the answers owed, in order; -1 only when the connection failed
+ * (err set); a failed asynchronous unlock is kept for nsl_owed_take_deferred. */
+int nsl_owed_drain(nslock *c, nslock_error *err);
+/* Reads the oldest answer owed (there must be one). */
+int nsl_owed_drain_one(nslock *c, nslock_error *err);
+/* The same for the answers already there, without waiting (the keeper). */
+int nsl_owed_drain_ready(nslock *c, nslock_error *err);
+/* -1 with the failure of an asynchronous unlock not reported yet, else 0. */
+int nsl_owed_take_deferred(nslock *c, nslock_error *err);
+/* After a reconnect: sends again the owed requests from the covered-th
+ * unanswered one on (the server never received those). */
+int nsl_owed_resend(nslock *c, size_t covered, nslock_error *err);
+/* The session is gone (its locks lost): nothing is owed any more. */
+void nsl_owed_clear(nslock *c);
 
 /* ---- the mirror (mirror.c) ---- */
 
@@ -195,6 +292,8 @@ int nsl_client_check_name(const char *name, nslock_error *err);
 int nsl_client_check_word(const char *what, const char *word, nslock_error *err);
 /* Checks and appends #"TYPES" (nothing for the default type). */
 int nsl_client_req_types(nslock *c, unsigned types, nslock_error *err);
+/* Checks name and appends LOCK -NAME#"TYPES". */
+int nsl_client_req_unlock(nslock *c, const char *name, unsigned types, nslock_error *err);
 /* Checks and appends :TIMEOUT (nothing for wait forever). */
 int nsl_client_req_timeout(nslock *c, double timeout, nslock_error *err);
 

@@ -267,6 +267,7 @@ nslock *nsl_client_new(nslock_error *err)
     c->grace = NSL_CLIENT_DEFAULT_GRACE;
     pthread_mutex_init(&c->mu, NULL);
     nsl_lock_command_init(&c->cmd);
+    nsl_lock_command_init(&c->owed_cmd);
     c->rcap = 4096;
     c->rbuf = malloc(c->rcap);
     c->wcap = 256;
@@ -283,12 +284,20 @@ nslock *nsl_client_new(nslock_error *err)
     return c;
 }
 
+void nsl_client_replay_clear(nslock *c)
+{
+    free(c->replay);
+    c->replay = NULL;
+    c->replay_len = c->replay_at = 0;
+}
+
 void nsl_client_close_fd(nslock *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
     c->rpos = c->rlen = 0;
+    c->wpend_len = 0;          /* still owed (pipeline.c): sent again after a reconnect */
     c->show_left = 0;
 }
 
@@ -483,14 +492,50 @@ static int io_failure(nslock *c, nslock_error *err, const char *what, int e)
 
 int nsl_client_send(nslock *c, double deadline, nslock_error *err)
 {
-    size_t done = 0;
-    c->last_io = nsl_client_now();
     if (c->resume_pending) {     /* the resumed session has it already */
+        c->last_io = nsl_client_now();
         c->resume_pending--;
         return 0;
     }
-    while (done < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + done, c->wlen - done, MSG_NOSIGNAL);
+    if (c->wpend_len == 0)
+        return nsl_client_send_raw(c, c->wbuf, c->wlen, deadline, err);
+    /* what was held back goes first, in the same write */
+    if (nsl_client_hold(c, err) < 0)
+        return -1;
+    return nsl_client_flush(c, deadline, err);
+}
+
+int nsl_client_hold(nslock *c, nslock_error *err)
+{
+    if (c->wpend_len + c->wlen > c->wpend_cap) {
+        size_t cap = c->wpend_cap ? c->wpend_cap : 1024;
+        while (cap < c->wpend_len + c->wlen)
+            cap *= 2;
+        char *bigger = realloc(c->wpend, cap);
+        if (bigger == NULL)
+            return nsl_client_fail(err, NSLOCK_E_NOMEM, "out of memory holding a request");
+        c->wpend = bigger;
+        c->wpend_cap = cap;
+    }
+    memcpy(c->wpend + c->wpend_len, c->wbuf, c->wlen);
+    c->wpend_len += c->wlen;
+    return 0;
+}
+
+int nsl_client_flush(nslock *c, double deadline, nslock_error *err)
+{
+    size_t len = c->wpend_len;
+    c->wpend_len = 0;
+    return len ? nsl_client_send_raw(c, c->wpend, len, deadline, err) : 0;
+}
+
+int nsl_client_send_raw(nslock *c, const char *buf, size_t len, double deadline,
+                        nslock_error *err)
+{
+    size_t done = 0;
+    c->last_io = nsl_client_now();
+    while (done < len) {
+        ssize_t n = send(c->fd, buf + done, len - done, MSG_NOSIGNAL);
         if (n > 0) {
             done += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -506,10 +551,17 @@ int nsl_client_send(nslock *c, double deadline, nslock_error *err)
 int nsl_client_read_line(nslock *c, double deadline, char **line, size_t *len,
                          nslock_error *err)
 {
-    if (c->have_replay) {        /* an answer the server sent again on RESUME */
-        c->have_replay = false;
-        *line = c->replay;
-        *len = strlen(c->replay);
+    /* an answer may be awaited only once its request is out */
+    if (c->wpend_len && nsl_client_flush(c, deadline, err) < 0)
+        return -1;
+    if (c->replay_at < c->replay_len) {   /* answers the server sent again on RESUME */
+        char *start = c->replay + c->replay_at;
+        char *nl = memchr(start, '\n', c->replay_len - c->replay_at);
+        size_t n = nl ? (size_t)(nl - start) : c->replay_len - c->replay_at;
+        start[n] = '\0';        /* the buffer has a byte after the last line */
+        c->replay_at += n + 1;
+        *line = start;
+        *len = n;
         return 0;
     }
     size_t scanned = c->rpos;

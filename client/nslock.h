@@ -233,6 +233,81 @@ NSLOCK_API int nslock_lock_names(nslock *c, const char *const *names, size_t cou
  * what is not held is not an error). */
 NSLOCK_API int nslock_unlock(nslock *c, const char *name, unsigned types, nslock_error *err);
 
+/* ---- pipelining and the asynchronous unlock (docs/CLIENT.md) ----------------
+ * A request can go out without its caller waiting for the answer: the
+ * answers come back in order, so lock -> work -> unlock costs one round
+ * trip when the unlock is asynchronous (its answer is read with the next
+ * lock's), and a batch of pipelined requests costs one.
+ *
+ * - The answers owed are read, in order, by every later call. An
+ *   nslock_lock / nslock_lock_names / nslock_command of incremental locks
+ *   goes out ahead of reading them; any other call reads them first.
+ * - A failed asynchronous unlock is reported by the next call (of any
+ *   kind, nslock_sync included): it returns -1 with the unlock's error,
+ *   the message starting "unlock of NAME: ", and has done nothing (a lock
+ *   sent ahead and granted is given back with LOCK -).
+ * - An unlock leaves the library's mirror when it is sent: a restart
+ *   recovery or an HA failover before its answer does not reclaim it.
+ *   (Should it fail, the server still holds what the mirror no longer
+ *   has: unlock it again.)
+ * - A lost connection is recovered as for any call; the requests owed
+ *   survive it: over TCP, RESUME gives back the answers the server had
+ *   sent and keeps serving what it had; what never reached it (and, after
+ *   a server restart, everything owed) is sent again. When the locks are
+ *   lost, what was owed is dropped and calls fail with LOST.
+ * - A pipelined LOCK that waits holds up the session's later requests on
+ *   the server (PROTOCOL.md); its timeout plus the grace period bounds the
+ *   wait for its answer, counted from when the library starts reading it.
+ *   nslock_cancel acts on a synchronous lock call only.
+ * - At most NSLOCK_PIPELINE_MAX answers are owed: one more first reads the
+ *   oldest. nslock_close reads what is owed up to a LOCK that may wait,
+ *   then ends the session (which releases everything). */
+
+#define NSLOCK_PIPELINE_MAX 256
+
+/* Flags for nslock_unlock_flags. NSLOCK_ASYNC: send the unlock, do not
+ * wait for its answer. NSLOCK_DEFER, with it: do not even write it yet; it
+ * goes out in one write with the next request (or nslock_flush, nslock_sync,
+ * any call that reads): the fastest lock/unlock loop, but until then the
+ * server still holds the lock, so only for a loop whose next call comes at
+ * once, never before waiting on anything another process may do under
+ * that lock. */
+enum { NSLOCK_ASYNC = 1 << 0, NSLOCK_DEFER = 1 << 1 };
+
+/* LOCK -NAME#"TYPES", sent without reading its answer: returns once it is
+ * written (0), or -1 for an error found before (an invalid name, a failed
+ * earlier unlock, the connection). */
+NSLOCK_API int nslock_unlock_async(nslock *c, const char *name, unsigned types,
+                                   nslock_error *err);
+/* nslock_unlock, or with NSLOCK_ASYNC in flags nslock_unlock_async. */
+NSLOCK_API int nslock_unlock_flags(nslock *c, const char *name, unsigned types, unsigned flags,
+                                   nslock_error *err);
+/* Writes the requests held back (NSLOCK_DEFER, pipelined) now. */
+NSLOCK_API int nslock_flush(nslock *c, nslock_error *err);
+/* Waits for every answer owed: 0, or -1 with a failed asynchronous
+ * unlock's error (pipelined results stay for nslock_pipeline_result). */
+NSLOCK_API int nslock_sync(nslock *c, nslock_error *err);
+
+/* Pipelined requests: each queues one LOCK request and returns (0) without
+ * its answer; nslock_pipeline_result returns the answers one per request,
+ * in the order sent. They are held back and written together by the next
+ * call that sends or reads (nslock_pipeline_result, nslock_flush, ...). _lock is LOCK +NAME#"TYPES":TIMEOUT, _unlock
+ * LOCK -NAME#"TYPES", _command a LOCK command of one argument in the text
+ * form of nslock_command ("LOCK +(^a,^b):0", "LOCK" to release all). */
+NSLOCK_API int nslock_pipeline_lock(nslock *c, const char *name, unsigned types, double timeout,
+                                    nslock_error *err);
+NSLOCK_API int nslock_pipeline_unlock(nslock *c, const char *name, unsigned types,
+                                      nslock_error *err);
+NSLOCK_API int nslock_pipeline_command(nslock *c, const char *command, nslock_error *err);
+/* The answer to the oldest pipelined request not yet collected, waiting
+ * for it if need be: as nslock_command would have returned it (0 and *out,
+ * which may be NULL; -1 and the server's error). -1 with ARGUMENT when
+ * none is owed; -1 with a failed asynchronous unlock's error before it
+ * (the result stays: call again). */
+NSLOCK_API int nslock_pipeline_result(nslock *c, nslock_outcome *out, nslock_error *err);
+/* Pipelined results not yet collected (answered or not). */
+NSLOCK_API size_t nslock_pipeline_owed(nslock *c);
+
 /* LOCK — releases everything the session holds (inside a transaction: puts
  * it in the delock state, docs/LANGUAGE.md). */
 NSLOCK_API int nslock_unlock_all(nslock *c, nslock_error *err);

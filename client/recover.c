@@ -53,6 +53,7 @@ int nsl_client_declare_lost(nslock *c, nslock_error *err, int code, const char *
     c->lost = true;
     c->resync_pending = false;
     nsl_mirror_clear(&c->mirror);
+    nsl_owed_clear(c);           /* nothing owed is answered by a session that is gone */
     if (err)
         *err = c->lost_why;
     if (c->on_lost)
@@ -205,20 +206,70 @@ static int reclaim(nslock *c, uint64_t session, const char *secret, double deadl
     return (int)n;
 }
 
-/* RESUME over a fresh connection: 0 when the session goes on here (and
- * what the server still had, or sent again, is set up for the call that
- * was cut off), -1 with err otherwise (the connection closed: retry). */
+/* The number after " replay" in RESUME's answer; a server before
+ * pipelining wrote the word alone, for one answer. */
+static uint64_t replay_count(const char *rest)
+{
+    const char *p = strstr(rest, " replay");
+    if (p == NULL)
+        return 0;
+    if (p[7] != ' ')
+        return 1;
+    return strtoull(p + 8, NULL, 10);
+}
+
+/* The R answers sent again after RESUME's answer, kept for the readers
+ * (nsl_client_read_line gives them first, so they are set up only once
+ * all are read). */
+static int read_replays(nslock *c, uint64_t count, double deadline, nslock_error *err)
+{
+    char *all = NULL;
+    size_t len = 0, cap = 0;
+    for (uint64_t k = 0; k < count; k++) {
+        char *line;
+        size_t n;
+        if (nsl_client_read_line(c, deadline, &line, &n, err) < 0) {
+            free(all);
+            return -1;
+        }
+        if (len + n + 2 > cap) {
+            cap = (len + n + 2) * 2;
+            char *bigger = realloc(all, cap);
+            if (bigger == NULL) {
+                free(all);
+                return nsl_client_fail_close(c, err, NSLOCK_E_NOMEM, "out of memory reading "
+                                             "RESUME's answers; connection closed");
+            }
+            all = bigger;
+        }
+        memcpy(all + len, line, n);
+        len += n;
+        all[len++] = '\n';
+        all[len] = '\0';
+    }
+    c->replay = all;
+    c->replay_len = len;
+    c->replay_at = 0;
+    return 0;
+}
+
+/* RESUME over a fresh connection: 0 when the session goes on here, -1
+ * with err otherwise (the connection closed: retry). Of the requests whose
+ * answers are owed (nsl_owed_*, then the call's own, if cut off), the
+ * server sent the first R answers again and still serves the next P: the
+ * rest never reached it and are sent again (*covered = R + P). */
 static int resume(nslock *c, uint64_t session, const char *secret, uint64_t answers,
-                  nslock_error *err)
+                  size_t *covered, nslock_error *err)
 {
     const char *rest;
+    nsl_client_replay_clear(c);      /* what an earlier attempt read is sent again */
     nsl_client_req_reset(c);
     nsl_client_req_fmt(c, "RESUME %llu %s %llu", (unsigned long long)session, secret,
                        (unsigned long long)answers);
     double deadline = nsl_client_deadline(c, 0);
     if (exchange(c, deadline, &rest, err) < 0)
         return -1;
-    /* "resumed ID [pending N] [replay]" */
+    /* "resumed ID[ pending P][ replay R]" */
     unsigned long long id, pending = 0;
     if (sscanf(rest, "resumed %llu", &id) != 1 || id != session) {
         nsl_client_fail_close(c, err, NSLOCK_E_PROTOCOL, "unexpected answer to RESUME: '%.60s'",
@@ -228,25 +279,25 @@ static int resume(nslock *c, uint64_t session, const char *secret, uint64_t answ
     const char *p = strstr(rest, " pending ");
     if (p)
         pending = strtoull(p + 9, NULL, 10);
-    bool replay = strstr(rest, " replay") != NULL;
+    uint64_t replay = replay_count(rest);
     c->session = session;
     snprintf(c->secret, sizeof c->secret, "%s", secret);
     c->answers = answers;
-    /* neither what the server still has nor what it answers again is sent again */
-    c->resume_pending = pending + (replay ? 1 : 0);
-    if (replay) {
-        char *line;
-        size_t len;
-        if (nsl_client_read_line(c, deadline, &line, &len, err) < 0)
-            return -1;
-        snprintf(c->replay, sizeof c->replay, "%.*s", (int)(len < sizeof c->replay ? len : sizeof c->replay - 1), line);
-        c->have_replay = true;
-    }
+    if (read_replays(c, replay, deadline, err) < 0)
+        return -1;
+    uint64_t had = pending + replay, owed = nsl_owed_unanswered(c);
+    /* neither what the server still has nor what it answers again is sent
+     * again: beyond the answers owed, that is the cut-off call's request */
+    c->resume_pending = had > owed ? had - owed : 0;
+    *covered = had < owed ? (size_t)had : owed;
     return 0;
 }
 
-int nsl_client_recover(nslock *c, nslock_error *err)
+/* The connection is gone: a new one, with the session resumed
+ * (*covered: the answers owed that the server had) or reclaimed (0). */
+static int reconnect(nslock *c, size_t *covered, nslock_error *err)
 {
+    *covered = 0;
     if (c->lost) {
         *err = c->lost_why;
         return -1;
@@ -256,6 +307,8 @@ int nsl_client_recover(nslock *c, nslock_error *err)
     if (c->show_left)
         c->show_cut = true;
     nsl_client_close_fd(c);
+    nsl_client_replay_clear(c);
+    c->resume_pending = 0;
     uint64_t old_epoch = c->epoch, session = c->session, answers = c->answers;
     char secret[sizeof c->secret], ns[sizeof c->ns];
     memcpy(secret, c->secret, sizeof secret);
@@ -271,7 +324,7 @@ int nsl_client_recover(nslock *c, nslock_error *err)
         if (rc == 0 && c->epoch == old_epoch && c->tcp) {
             /* The same server, over TCP: the session may still be open (a
              * request of it may even be waiting in the server's queue). */
-            int r = resume(c, session, secret, answers, &why);
+            int r = resume(c, session, secret, answers, covered, &why);
             if (r == 0) {
                 if (c->on_reclaimed)
                     c->on_reclaimed(c, nsl_mirror_count(&c->mirror), c->epoch,
@@ -348,6 +401,24 @@ int nsl_client_recover(nslock *c, nslock_error *err)
     return 0;
 }
 
+int nsl_client_recover(nslock *c, nslock_error *err)
+{
+    /* the requests owed that the new connection's server never received
+     * are sent again; should that connection fail too, once more */
+    for (int attempt = 0;; attempt++) {
+        size_t covered;
+        if (reconnect(c, &covered, err) < 0)
+            return -1;
+        nslock_error why;
+        if (nsl_owed_resend(c, covered, &why) == 0)
+            return 0;
+        if (attempt == 3) {
+            *err = why;
+            return -1;
+        }
+    }
+}
+
 /* ---- the keeper ------------------------------------------------------------------ */
 
 void nsl_client_keeper_wake(nslock *c)
@@ -395,6 +466,19 @@ static void keepalive(nslock *c)
         return;
     nslock_error err;
     const char *rest;
+    /* Answers owed that have come are read (a server ends a session that
+     * takes none of its answers); while one has not, a request may wait on
+     * the server, and the session is not idle: no PING behind it, whose
+     * answer would wait too. */
+    if (nsl_owed_drain_ready(c, &err) < 0) {
+        if (nsl_client_should_recover(c, &err))
+            nsl_client_recover(c, &err);
+        return;
+    }
+    if (nsl_owed_unanswered(c)) {
+        c->last_io = nsl_client_now();
+        return;
+    }
     nsl_client_req_reset(c);
     nsl_client_req_str(c, "PING");
     double deadline = nsl_client_deadline(c, 0);
@@ -412,13 +496,10 @@ static void keepalive(nslock *c)
         nsl_client_suspect_server(c);
     if (rc < 0 && (nsl_client_should_recover(c, &err) || silent) &&
         nsl_client_recover(c, &err) == 0) {
-        /* a resumed session may owe the PING's answer: nobody waits for it */
+        /* a resumed session may owe the PING's answer (sent again or to
+         * come): nobody waits for it */
         char *line;
         size_t len;
-        if (c->have_replay) {       /* the PING's answer, sent again */
-            c->have_replay = false;
-            c->resume_pending--;
-        }
         for (; c->resume_pending; c->resume_pending--)
             if (nsl_client_read_line(c, nsl_client_deadline(c, 0), &line, &len, &err) == 0)
                 c->answers++;
@@ -559,9 +640,17 @@ int nslock_process(nslock *c, nslock_error *err)
         if (err)
             *err = e;
     } else {
-        if (c->show_left == 0)
-            keepalive(c);
-        nsl_client_ok(err);
+        /* input between calls is the answers owed (pipeline.c): read them */
+        nslock_error e;
+        if (c->show_left == 0 && nsl_owed_drain_ready(c, &e) < 0) {
+            rc = nsl_client_should_recover(c, &e) ? nsl_client_recover(c, &e) : -1;
+            if (err)
+                *err = e;
+        } else {
+            if (c->show_left == 0)
+                keepalive(c);
+            nsl_client_ok(err);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return rc;

@@ -266,3 +266,12 @@ bool nsl_client_parse_u64(const char *s, uint64_t *v)
     *v = n;
     return true;
 }
+
+int nsl_client_req_unlock(nslock *c, const char *name, unsigned types, nslock_error *err)
+{
+    if (nsl_client_check_name(name, err) < 0)
+        return -1;
+    nsl_client_req_str(c, "LOCK -");
+    nsl_client_req_str(c, name);
+    return nsl_client_req_types(c, types, err);
+}

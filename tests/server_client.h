@@ -358,6 +358,28 @@ static inline int cl_connect_tcp(int port)
     return fd;
 }
 
+/* The shared token of the TCP servers tests start. */
+#define TS_TOKEN "s3cret-token"
+
+/* Starts a server that also listens on a free loopback port (its token
+ * TS_TOKEN in t's directory; session_timeout_s 0: the default); returns
+ * the port once the Unix socket accepts. */
+static inline int ts_start_tcp(tsrv *t, unsigned session_timeout_s)
+{
+    ts_make_dir(t);
+    int port = ts_free_port();
+    char token_path[160], server[400], timeout[48] = "";
+    snprintf(token_path, sizeof token_path, "%s/token", t->dir);
+    ts_write_file(token_path, TS_TOKEN "\n", 0600);
+    if (session_timeout_s)
+        snprintf(timeout, sizeof timeout, "  session_timeout_s: %u\n", session_timeout_s);
+    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n%s", port,
+             token_path, timeout);
+    ts_write_config(t, NULL, server);
+    ts_launch(t);
+    return port;
+}
+
 static inline void cl_close(tcl *c)
 {
     if (!c)

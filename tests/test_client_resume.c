@@ -123,15 +123,7 @@ static void proxy_do(setup *u, char what)
 
 static void start(setup *u)
 {
-    ts_make_dir(&u->t);
-    u->server_port = ts_free_port();
-    char token_path[160], server[400];
-    snprintf(token_path, sizeof token_path, "%s/token", u->t.dir);
-    ts_write_file(token_path, "s3cret-token\n", 0600);
-    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n"
-             "  session_timeout_s: 30\n", u->server_port, token_path);
-    ts_write_config(&u->t, NULL, server);
-    ts_launch(&u->t);
+    u->server_port = ts_start_tcp(&u->t, 30);
     int probe;
     while ((probe = cl_connect_tcp(u->server_port)) < 0)
         usleep(5000);

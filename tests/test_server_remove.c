@@ -80,15 +80,7 @@ static void log_names_who_and_whose(void **state)
 {
     (void)state;
     tsrv t;
-    ts_make_dir(&t);
-    int port = ts_free_port();
-    char token_path[160], server[400];
-    snprintf(token_path, sizeof token_path, "%s/token", t.dir);
-    ts_write_file(token_path, "s3cret-token\n", 0600);
-    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n", port,
-             token_path);
-    ts_write_config(&t, NULL, server);
-    ts_launch(&t);
+    int port = ts_start_tcp(&t, 0);
     tcl *a = cl_open(&t), *b = cl_open(&t), *admin = cl_open(&t);
     unsigned ida = cl_hello(a, NULL), idb = cl_hello(b, NULL);
     unsigned idadmin = cl_hello(admin, "name=operator");

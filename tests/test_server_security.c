@@ -81,15 +81,7 @@ static void tcp_needs_the_token(void **state)
 {
     (void)state;
     tsrv t;
-    ts_make_dir(&t);
-    int port = ts_free_port();
-    char token_path[160], server[400];
-    snprintf(token_path, sizeof token_path, "%s/token", t.dir);
-    ts_write_file(token_path, "s3cret-token\n", 0600);
-    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n", port,
-             token_path);
-    ts_write_config(&t, NULL, server);
-    ts_launch(&t);
+    int port = ts_start_tcp(&t, 0);
     tcl *local = cl_open(&t);
     unsigned idl = cl_hello(local, NULL);
     cl_granted(cl_req(local, "LOCK +^local"));
@@ -272,15 +264,8 @@ static void silent_tcp_session_ends(void **state)
 {
     (void)state;
     tsrv t;
-    ts_make_dir(&t);
-    int port = ts_free_port();
-    char token_path[160], server[400], host_port[32];
-    snprintf(token_path, sizeof token_path, "%s/token", t.dir);
-    ts_write_file(token_path, "s3cret-token\n", 0600);
-    snprintf(server, sizeof server, "server:\n  listen: 127.0.0.1:%d\n  token_file: %s\n"
-             "  session_timeout_s: 1\n", port, token_path);
-    ts_write_config(&t, NULL, server);
-    ts_launch(&t);
+    int port = ts_start_tcp(&t, 1);
+    char host_port[32];
 
     nslock *lib;
     nslock_error err;
