@@ -55,7 +55,6 @@ struct nsl_ring {
     uv_prepare_t prepare;            /* the turn's submit */
     uv_idle_t no_wait;               /* this turn's poll must not block */
     size_t sessions;                 /* sessions on the ring: they keep the loop alive */
-    bool reaping;
 };
 
 static struct io_uring_sqe *get_sqe(nsl_ring *r)
@@ -146,7 +145,6 @@ static void dispatch(nsl_ring *r, const struct io_uring_cqe *cqe)
 /* Every completion there is, then what they made ready is served and sent. */
 static void reap(nsl_ring *r)
 {
-    r->reaping = true;
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;
     io_uring_for_each_cqe(&r->ring, head, cqe) {
@@ -158,7 +156,6 @@ static void reap(nsl_ring *r)
         io_uring_buf_ring_advance(r->bufs, r->buf_returned);
         r->buf_returned = 0;
     }
-    r->reaping = false;
     nsl_server_settle(r->srv);
 }
 
