@@ -182,7 +182,7 @@ struct nsl_session {
     size_t inflight;                 /* bytes of wbuf the socket has not taken */
     uint64_t stalled_since;          /* loop time output stopped moving; 0: it moves */
     struct nsl_show *show;           /* a SHOW being answered (show.c) */
-    size_t wbuf_off;                 /* io_uring: bytes of wbuf sent already */
+    size_t wbuf_off;                 /* bytes of wbuf sent before the write in flight */
     uv_write_t wreq;
     uv_shutdown_t sreq;
 

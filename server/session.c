@@ -428,21 +428,28 @@ void nsl_session_sent(nsl_session *s, int result)
     write_done(s, result < 0 ? result : 0);
 }
 
-/* Through the ring: the output moves to `wbuf`, which stays put until the
- * send completes; new answers collect in the other buffer meanwhile. */
-static void ring_flush(nsl_session *s)
+/* The output but its first `sent` bytes goes in flight from `wbuf`, which
+ * must stay put until the write completes; new answers collect in the
+ * other buffer meanwhile. */
+static void out_to_wbuf(nsl_session *s, size_t sent)
 {
     char *full = s->out;
-    size_t full_cap = s->out_cap, len = s->out_len;
+    size_t full_cap = s->out_cap, rest = s->out_len - sent;
     out_discard(s);
-    s->inflight = len;
-    s->srv->unsent_bytes += len;
+    s->inflight = rest;
+    s->srv->unsent_bytes += rest;
     s->out = s->wbuf;
     s->out_cap = s->wbuf_cap;
     s->wbuf = full;
     s->wbuf_cap = full_cap;
-    s->wbuf_off = 0;
-    nsl_ring_send(s, s->wbuf, len);
+    s->wbuf_off = sent;
+}
+
+/* Through the ring: one send of the whole output. */
+static void ring_flush(nsl_session *s)
+{
+    out_to_wbuf(s, 0);
+    nsl_ring_send(s, s->wbuf, s->inflight);
     s->writing = true;
     s->stalled_since = uv_now(&s->srv->loop);
     watch(s->srv);
@@ -477,19 +484,8 @@ void nsl_session_flush(nsl_session *s)
         nsl_session_force_close(s);
         return;
     }
-    size_t sent = n > 0 ? (size_t)n : 0;
-    /* The rest goes out with uv_write from `wbuf`, which must stay put until
-     * it completes; new responses collect in the other buffer meanwhile. */
-    char *full = s->out;
-    size_t full_cap = s->out_cap, rest = s->out_len - sent;
-    out_discard(s);
-    s->inflight = rest;
-    s->srv->unsent_bytes += rest;
-    s->out = s->wbuf;
-    s->out_cap = s->wbuf_cap;
-    s->wbuf = full;
-    s->wbuf_cap = full_cap;
-    buf = uv_buf_init(s->wbuf + sent, (unsigned)rest);
+    out_to_wbuf(s, n > 0 ? (size_t)n : 0);   /* the rest goes out with uv_write */
+    buf = uv_buf_init(s->wbuf + s->wbuf_off, (unsigned)s->inflight);
     s->wreq.data = s;
     int rc = uv_write(&s->wreq, &s->h.stream, &buf, 1, on_write);
     if (rc != 0) {
