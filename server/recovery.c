@@ -104,6 +104,11 @@ void nsl_recovery_register(nsl_session *s, const char *line, size_t len)
         uv_check_start(&srv->commit_check, on_commit_check);
 }
 
+bool nsl_recovery_commit_pending(const nsl_server *srv)
+{
+    return uv_is_active((const uv_handle_t *)&srv->commit_check);
+}
+
 /* A batch ZooKeeper has not confirmed yet (HA); the state directory's
  * batches are written and run within one loop turn. */
 typedef struct nsl_reg_batch {

@@ -38,6 +38,7 @@ enum {
     BUF_SIZE = 4096,
     BUF_GROUP = 0,
     ROUNDS = 4,                      /* reaps in one prepare before epoll_wait */
+    BATCH_MIN = 3,                   /* completions in a reap worth one submit for the sends */
 };
 #define BUF_RING_BYTES (BUF_COUNT * sizeof(struct io_uring_buf))
 
@@ -55,6 +56,7 @@ struct nsl_ring {
     uv_prepare_t prepare;            /* the turn's submit */
     uv_idle_t no_wait;               /* this turn's poll must not block */
     size_t sessions;                 /* sessions on the ring: they keep the loop alive */
+    bool batching;                   /* this reap's answers go out in the turn's submit */
 };
 
 static struct io_uring_sqe *get_sqe(nsl_ring *r)
@@ -147,6 +149,7 @@ static void reap(nsl_ring *r)
 {
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;
+    r->batching = io_uring_cq_ready(&r->ring) >= BATCH_MIN;
     io_uring_for_each_cqe(&r->ring, head, cqe) {
         seen++;
         dispatch(r, cqe);
@@ -157,6 +160,14 @@ static void reap(nsl_ring *r)
         r->buf_returned = 0;
     }
     nsl_server_settle(r->srv);
+    r->batching = false;
+}
+
+/* A request or two: their answers cost less as send(2)s than as sends in
+ * the ring, whose completions must be reaped; many: one submit for all. */
+bool nsl_ring_batching(nsl_server *srv)
+{
+    return srv->ring->batching;
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
@@ -174,8 +185,8 @@ static void on_no_wait(uv_idle_t *idle)
 /* The last thing of a loop turn: one io_uring_enter for all its sends and
  * receives; what completes at once is served now, not after epoll_wait.
  * Serving here comes after the loop's check phase (the registry's group
- * commit runs there, server.c): a turn that served anything makes libuv
- * poll without blocking, so that phase comes round at once. */
+ * commit runs there, recovery.c): a turn that left a commit to make makes
+ * libuv poll without blocking, so that phase comes round at once. */
 static void on_prepare(uv_prepare_t *prepare)
 {
     nsl_ring *r = prepare->data;
@@ -185,7 +196,7 @@ static void on_prepare(uv_prepare_t *prepare)
         if (round == ROUNDS || !io_uring_cq_ready(&r->ring))
             break;
         reap(r);
-        if (!uv_is_active((uv_handle_t *)&r->no_wait))
+        if (nsl_recovery_commit_pending(r->srv) && !uv_is_active((uv_handle_t *)&r->no_wait))
             uv_idle_start(&r->no_wait, on_no_wait);
     }
 }
@@ -380,6 +391,7 @@ void nsl_ring_adopt(nsl_session *s, int fd) { (void)s; (void)fd; abort(); }
 void nsl_ring_read_start(nsl_session *s) { (void)s; abort(); }
 void nsl_ring_read_stop(nsl_session *s) { (void)s; abort(); }
 void nsl_ring_send(nsl_session *s, const char *p, size_t n) { (void)s; (void)p; (void)n; abort(); }
+bool nsl_ring_batching(nsl_server *srv) { (void)srv; abort(); }
 void nsl_ring_close(nsl_session *s) { (void)s; abort(); }
 
 #endif

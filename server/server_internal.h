@@ -136,7 +136,7 @@ struct nsl_session {
     gid_t gid;
     long pid;                        /* 0: unknown */
     uint64_t accepted_ms;            /* loop time of the accept */
-    uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run arrived */
+    uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run queued; 0: not */
     uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
 
@@ -300,6 +300,8 @@ void nsl_ring_read_start(nsl_session *s);
 void nsl_ring_read_stop(nsl_session *s);
 /* One send of p[0, n), which must stay put until nsl_session_sent. */
 void nsl_ring_send(nsl_session *s, const char *p, size_t n);
+/* Whether answers should wait for the turn's submit rather than go out now. */
+bool nsl_ring_batching(nsl_server *srv);
 /* Cancels what s has in the ring; its handle is closed after the last
  * completion (nsl_session_on_close). */
 void nsl_ring_close(nsl_session *s);
@@ -474,6 +476,8 @@ void nsl_recovery_new_secret(nsl_session *s);
 void nsl_recovery_resume(nsl_session *s, nsl_owner_id id, const uint8_t *secret,
                          uint64_t client_answered);
 bool nsl_recovery_active(const nsl_server *srv);
+/* Registrations wait for the loop's check phase to be written. */
+bool nsl_recovery_commit_pending(const nsl_server *srv);
 size_t nsl_recovery_awaited(const nsl_server *srv);
 void nsl_recovery_free(nsl_server *srv);
 /* HA: the registry read at a new leadership (recs malloc'ed, taken over):

@@ -445,14 +445,20 @@ static void out_to_wbuf(nsl_session *s, size_t sent)
     s->wbuf_off = sent;
 }
 
-/* Through the ring: one send of the whole output. */
-static void ring_flush(nsl_session *s)
+/* Sends the output without waiting: bytes taken, or -errno. A session on
+ * the ring sends through it when the turn has many to send (one submit
+ * for all of them), else with one send(2), which needs no completion. */
+static ssize_t send_now(nsl_session *s)
 {
-    out_to_wbuf(s, 0);
-    nsl_ring_send(s, s->wbuf, s->inflight);
-    s->writing = true;
-    s->stalled_since = uv_now(&s->srv->loop);
-    watch(s->srv);
+    if (!s->ring) {
+        uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
+        int n = uv_try_write(&s->h.stream, &buf, 1);
+        return n == UV_EAGAIN ? 0 : n;
+    }
+    if (nsl_ring_batching(s->srv))
+        return 0;
+    ssize_t n = send(s->fd, s->out, s->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n >= 0 ? n : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 }
 
 void nsl_session_flush(nsl_session *s)
@@ -464,13 +470,8 @@ void nsl_session_flush(nsl_session *s)
     }
     if (!nsl_server_cover_tokens(s->srv))
         return;                      /* sent once it may be (ha.c), or never */
-    if (s->ring) {
-        ring_flush(s);
-        return;
-    }
-    uv_buf_t buf = uv_buf_init(s->out, (unsigned)s->out_len);
-    int n = uv_try_write(&s->h.stream, &buf, 1);
-    if (n == (int)s->out_len) {
+    ssize_t n = send_now(s);
+    if (n == (ssize_t)s->out_len) {
         out_discard(s);
         nsl_show_wake(s->srv);
         trim_output(s);
@@ -479,19 +480,24 @@ void nsl_session_flush(nsl_session *s)
         maybe_finish_close(s);
         return;
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(n));
+    if (n < 0) {
+        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner,
+                s->ring ? strerror((int)-n) : uv_strerror((int)n));
         nsl_session_force_close(s);
         return;
     }
-    out_to_wbuf(s, n > 0 ? (size_t)n : 0);   /* the rest goes out with uv_write */
-    buf = uv_buf_init(s->wbuf + s->wbuf_off, (unsigned)s->inflight);
-    s->wreq.data = s;
-    int rc = uv_write(&s->wreq, &s->h.stream, &buf, 1, on_write);
-    if (rc != 0) {
-        nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(rc));
-        nsl_session_force_close(s);
-        return;
+    out_to_wbuf(s, (size_t)n);       /* the rest goes out with uv_write or the ring */
+    if (s->ring) {
+        nsl_ring_send(s, s->wbuf + s->wbuf_off, s->inflight);
+    } else {
+        uv_buf_t buf = uv_buf_init(s->wbuf + s->wbuf_off, (unsigned)s->inflight);
+        s->wreq.data = s;
+        int rc = uv_write(&s->wreq, &s->h.stream, &buf, 1, on_write);
+        if (rc != 0) {
+            nsl_log(NSL_LOG_DEBUG, "session %u: write failed: %s", s->owner, uv_strerror(rc));
+            nsl_session_force_close(s);
+            return;
+        }
     }
     s->writing = true;
     if (!s->stalled_since)
