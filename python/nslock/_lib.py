@@ -83,6 +83,8 @@ _SIGNATURES = {
     "nslock_lock": (c_int, [c_void_p, c_char_p, c_uint, c_double, POINTER(Outcome),
                             POINTER(Error_)]),
     "nslock_unlock": (c_int, [c_void_p, c_char_p, c_uint, POINTER(Error_)]),
+    "nslock_unlock_async": (c_int, [c_void_p, c_char_p, c_uint, POINTER(Error_)]),
+    "nslock_sync": (c_int, [c_void_p, POINTER(Error_)]),
     "nslock_unlock_all": (c_int, [c_void_p, POINTER(Error_)]),
     "nslock_command": (c_int, [c_void_p, c_char_p, POINTER(Outcome), POINTER(Error_)]),
     "nslock_namespace": (c_int, [c_void_p, c_char_p, POINTER(Error_)]),

@@ -254,12 +254,25 @@ class Connection:
 
     def unlock(self, name: str, *subscripts: Subscript, shared: bool = False,
                escalating: bool = False, immediate: bool = False,
-               deferred: bool = False) -> None:
+               deferred: bool = False, wait: bool = True) -> None:
         """Removes one count of that type (``LOCK -``). Unlocking what is not
-        held is not an error."""
+        held is not an error.
+
+        ``wait=False`` sends the unlock and returns without its answer: the
+        server releases the lock as soon as it reads it, and the answer is
+        read with the next call's, so lock, work, unlock costs one round
+        trip. Should the unlock fail, the next call raises its error (the
+        message starts ``unlock of NAME:``) and does nothing else;
+        :meth:`sync` waits for every answer owed."""
         types = (_types(shared, escalating, immediate, deferred)
                  if shared or escalating or immediate or deferred else 0)
-        self._call(self._lib.nslock_unlock, name_text(name, *subscripts), types)
+        fn = self._lib.nslock_unlock if wait else self._lib.nslock_unlock_async
+        self._call(fn, name_text(name, *subscripts), types)
+
+    def sync(self) -> None:
+        """Waits for the answers of the unlocks sent with ``wait=False``;
+        raises the error of one that failed."""
+        self._call(self._lib.nslock_sync)
 
     def unlock_all(self) -> None:
         """Releases everything the session holds (argumentless ``LOCK``)."""

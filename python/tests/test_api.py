@@ -65,6 +65,27 @@ def test_locked_releases_on_exception(conn):
     assert conn.show(prefix="^Orders") == []
 
 
+def test_unlock_without_waiting(conn, server):
+    with other(server) as o:
+        o.lock("^A", 1)
+        o.unlock("^A", 1, wait=False)      # released when the server reads it
+        assert conn.lock("^A", 1, timeout=5) > 0
+        o.sync()
+        conn.unlock("^A", 1)
+        # A refused unlock is told by the next call, which does nothing else.
+        o.lock("^K")
+        o.lock("^L")
+        assert conn.remove(owner=o.session_id, name="^K") == 1
+        o.unlock("^L", wait=False)
+        with pytest.raises(nslock.Lost) as e:
+            o.lock("^M", timeout=0)
+        assert "unlock of ^L" in str(e.value)
+        assert conn.show(owner=o.session_id, prefix="^M") == []       # given back
+        assert len(conn.show(owner=o.session_id, prefix="^L")) == 1   # the unlock was not run
+        o.lock("^M", timeout=0)            # told once: the session goes on
+        o.sync()
+
+
 def test_execute_returns_test(conn, server):
     assert conn.execute("LOCK +(^a(1),^b):2") == 1
     with other(server) as o:
