@@ -124,7 +124,7 @@ typedef struct nsl_config {
     uint32_t output_limit_mb;       /* server.output_limit_mb: unsent answers, all sessions, default 64 */
     uint32_t max_unauthenticated;   /* server.max_unauthenticated: TCP connections before AUTH, default 64 */
     char *http;                     /* server.http: HOST:PORT of /metrics and /, or NULL (off) */
-    char *io_method;                /* server.io_method: auto (NULL), io_uring or epoll */
+    char *io_method;                /* server.io_method: epoll (NULL), io_uring or auto */
     nsl_pos listen_pos;
     nsl_pos token_file_pos;
     nsl_pos http_pos;

@@ -558,8 +558,11 @@ static bool start(nsl_server *srv, const nsl_server_options *opt)
      * (the state directory, the registry) is served now, not lost. */
     sigprocmask(SIG_SETMASK, &srv->startup_mask, NULL);
 
-    /* before the first connection: every session is on the ring or none */
-    const char *io = opt->io_method ? opt->io_method : cfg->io_method ? cfg->io_method : "auto";
+    /* before the first connection: every session is on the ring or none.
+     * epoll by default: with a CPU of its own the server waits for most
+     * requests, and a wake through the ring costs more than a read
+     * (docs/PERFORMANCE.md, "Client sockets on io_uring"). */
+    const char *io = opt->io_method ? opt->io_method : cfg->io_method ? cfg->io_method : "epoll";
     if (!strcmp(io, "epoll"))
         nsl_log(NSL_LOG_INFO, "client sockets: epoll through libuv (io_method epoll)");
     else if (!nsl_ring_start(srv, !strcmp(io, "io_uring")))

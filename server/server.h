@@ -39,7 +39,7 @@ typedef struct nsl_server_options {
     const char *config_text;     /* the YAML the configuration was loaded from, answered to
                                     CONFIG; NULL: the embedded default's */
     size_t config_len;
-    const char *io_method;       /* "auto", "io_uring", "epoll"; NULL: server.io_method */
+    const char *io_method;       /* "epoll", "io_uring", "auto"; NULL: server.io_method */
 } nsl_server_options;
 
 void nsl_server_options_init(nsl_server_options *opt);
