@@ -3,9 +3,11 @@
  * With a readiness loop every request costs three system calls: the
  * epoll_wait that reports the socket, a read and a write. Here a session's
  * socket has one multishot receive armed in the ring, which fills buffers
- * the server provides (one buffer ring shared by all sessions), and each
- * answer batch is one send; every send of a loop turn goes to the kernel in
- * one io_uring_enter, made by a prepare handle just before libuv polls. The
+ * the server provides (one buffer ring shared by all sessions). The answers
+ * of a busy reap are sends in the ring, which go to the kernel in the
+ * turn's one io_uring_enter, made by a prepare handle just before libuv
+ * polls; otherwise (a reap of one or two completions, a timer, an accept)
+ * an answer is one non-blocking send(2), which leaves no completion. The
  * ring's fd is in libuv's epoll set (a uv_poll_t), so the loop still sleeps
  * in one place and timers, signals, ZooKeeper and HTTP are untouched. When
  * completions are already there after the submit, they are reaped at once,

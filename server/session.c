@@ -835,8 +835,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 /* The ring's counterpart of on_read. It settles as on_read does: a reap
  * may bring a pipelining client's buffers by the hundred, and its requests
- * are served between them, not queued all at once past max_pending (the
- * sends only go into the ring: they leave in the turn's one submit). */
+ * are served between them, not queued all at once past max_pending (in
+ * such a reap the sends only go into the ring: they leave in the turn's
+ * one submit). */
 void nsl_session_received(nsl_session *s, const char *data, int n)
 {
     if (s->ended)
@@ -1017,6 +1018,7 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     memcpy(s->removed_example, old->removed_example, sizeof s->removed_example);
     s->registered = old->registered;
     s->waiting = old->waiting;
+    s->lock_arrived_ns = old->lock_arrived_ns;
     s->cancel_on_queue = old->cancel_on_queue;
     s->cancels_hit = old->cancels_hit;
     s->received = old->received;
