@@ -155,7 +155,7 @@ static void lock_reply(nsl_session *s, const nsl_lock_result *r)
 
 /* nslock_wait_seconds: arrival to grant, measured here because the engine
  * reads no clock. A LOCK granted on arrival waited 0: the clock is read
- * only for one that queues. */
+ * only for one that queues, or waits for its session's registration. */
 static void observe_wait(nsl_session *s, const nsl_lock_result *r)
 {
     if (r->code == NSL_OK && r->test == 1)
@@ -203,7 +203,8 @@ static void req_lock(request *rq, size_t keyword_at)
      * (through `done`), so the flag is set first and cleared by whoever
      * answers. */
     s->waiting = true;
-    s->lock_arrived_ns = 0;
+    s->lock_arrived_ns = s->registration_ns;   /* 0, or it waited for its registration */
+    s->registration_ns = 0;
     nsl_lock_result r;
     if (nsl_engine_execute(srv->engine, s->owner, &srv->cmd, nsl_server_now(srv), &r) == NSL_DONE) {
         s->waiting = false;
@@ -213,7 +214,7 @@ static void req_lock(request *rq, size_t keyword_at)
         s->waiting = false;
         s->cancels_hit++;
         lock_reply(s, &r);
-    } else if (s->waiting) {
+    } else if (s->waiting && !s->lock_arrived_ns) {
         s->lock_arrived_ns = uv_hrtime();   /* queued: its wait starts now */
     }
 }

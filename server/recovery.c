@@ -93,6 +93,7 @@ void nsl_recovery_register(nsl_session *s, const char *line, size_t len)
     s->held_len = len;
     s->registering = true;
     s->waiting = true;               /* what arrives meanwhile queues behind it */
+    s->registration_ns = uv_hrtime();   /* its wait for the LOCK's grant starts now */
     if (srv->registering_count == srv->registering_cap) {
         srv->registering_cap = srv->registering_cap ? 2 * srv->registering_cap : 16;
         srv->registering = realloc(srv->registering, srv->registering_cap * sizeof *srv->registering);
@@ -143,6 +144,7 @@ static void forget_registering(nsl_session *s)
     free(s->held_line);
     s->held_line = NULL;
     s->registering = false;
+    s->registration_ns = 0;
 }
 
 /* The held LOCKs of a batch run now that it is durable (or answer ERR IO). */
@@ -165,12 +167,15 @@ static void run_batch(nsl_server *srv, nsl_reg_batch *b)
                 s->registered = true;
                 srv->registered_count++;
                 nsl_protocol_handle(s, line, len);
-            } else if (srv->coord) {
-                nsl_out_errf(s, NSL_IO, "the session cannot be registered in ZooKeeper, so "
-                             "nothing can be granted to it");
             } else {
-                nsl_out_errf(s, NSL_IO, "the session cannot be registered in the state "
-                             "directory %s, so nothing can be granted to it", srv->state.dir);
+                s->registration_ns = 0;
+                if (srv->coord)
+                    nsl_out_errf(s, NSL_IO, "the session cannot be registered in ZooKeeper, "
+                                 "so nothing can be granted to it");
+                else
+                    nsl_out_errf(s, NSL_IO, "the session cannot be registered in the state "
+                                 "directory %s, so nothing can be granted to it",
+                                 srv->state.dir);
             }
             if (!s->waiting)
                 nsl_session_answered(s, from);

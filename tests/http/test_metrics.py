@@ -155,3 +155,20 @@ def test_refused_remove_is_counted(make_server, tmp_path):
     _, samples, _ = scrape(srv)
     assert samples[("nslock_removals_refused_total", ())] == 0
     assert samples[("nslock_removals_total", ())] == 0
+
+
+def test_a_first_lock_waits_for_its_registration(make_server):
+    """A session's first LOCK is granted once the session is durable in the
+    registry (its fdatasync): that wait is part of nslock_wait_seconds, and
+    a LOCK granted on arrival after it adds a count and nothing to the sum."""
+    srv = make_server()
+    a = srv.session("a")
+    assert a.ask("LOCK +^first").startswith("OK 1")
+    _, samples, _ = scrape(srv)
+    first = samples[("nslock_wait_seconds_sum", ())]
+    assert samples[("nslock_wait_seconds_count", ())] == 1
+    assert first > 0
+    assert a.ask("LOCK +^second").startswith("OK 1")
+    _, samples, _ = scrape(srv)
+    assert samples[("nslock_wait_seconds_count", ())] == 2
+    assert samples[("nslock_wait_seconds_sum", ())] == first
