@@ -219,7 +219,9 @@ typedef struct lk_pool {
     size_t chunk_count, chunk_capacity;
 } lk_pool;
 
-#define IDLE_NODES 1024
+/* Small: a parked node stays in its parent's child table, where every
+ * lookup of a name not held walks past it (docs/DESIGN.md). */
+#define IDLE_NODES 64
 #define NODE_POOLS 4          /* four classes of part length, 8 bytes apart */
 
 struct nsl_engine {
