@@ -136,7 +136,8 @@ struct nsl_session {
     gid_t gid;
     long pid;                        /* 0: unknown */
     uint64_t accepted_ms;            /* loop time of the accept */
-    uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run queued; 0: not */
+    uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run began to wait
+                                      * (queued, or registering); 0: it did not */
     uint64_t registration_ns;        /* uv_hrtime() when its held LOCK began to register */
     uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
