@@ -138,6 +138,25 @@ static void arm_timer(nsl_server *srv)
     uv_timer_start(&srv->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
+/* The fencing-token mark moves ahead on libuv's thread pool: its write,
+ * fsync and rename take a millisecond or more, which on the loop would
+ * hold up every session. Only that file is touched there. */
+static void token_write_run(uv_work_t *w)
+{
+    nsl_server *srv = w->data;
+    srv->token_write_err = nsl_state_write_tokens(&srv->state, srv->token_write_mark,
+                                                  srv->token_write_mark, &srv->token_write_now);
+}
+
+static void token_write_done(uv_work_t *w, int status)
+{
+    nsl_server *srv = w->data;
+    srv->token_writing = false;
+    if (status == 0)
+        nsl_state_tokens_written(&srv->state, srv->token_write_err ? srv->token_write_mark :
+                                 srv->token_write_now, srv->token_write_err);
+}
+
 /* Every send goes through here first: no token leaves the server before
  * the mark on disk covers it. */
 bool nsl_server_cover_tokens(nsl_server *srv)
@@ -146,7 +165,14 @@ bool nsl_server_cover_tokens(nsl_server *srv)
     nsl_engine_stats_get(srv->engine, &st);
     if (srv->coord)
         return nsl_ha_may_send(srv, st.last_token);
-    nsl_state_cover_tokens(&srv->state, st.last_token);
+    nsl_state_cover_tokens(&srv->state, st.last_token);    /* waits only when uncovered */
+    uint64_t due = srv->token_writing ? 0 : nsl_state_tokens_due(&srv->state, st.last_token);
+    if (due) {
+        srv->token_write_mark = due;
+        srv->token_work.data = srv;
+        srv->token_writing =
+            uv_queue_work(&srv->loop, &srv->token_work, token_write_run, token_write_done) == 0;
+    }
     return true;
 }
 

@@ -214,6 +214,11 @@ struct nsl_server {
     sigset_t startup_mask;           /* the mask before start() held SIGTERM/SIGINT/SIGHUP */
     uv_timer_t timer;
     uint64_t timer_due;              /* UINT64_MAX: not armed */
+    /* the fencing-token mark being moved ahead off the loop (server.c) */
+    uv_work_t token_work;
+    bool token_writing;
+    uint64_t token_write_mark, token_write_now;
+    int token_write_err;
     uv_timer_t force_timer;
     uv_timer_t watch_timer;          /* paused sessions, TCP sessions before AUTH */
     char socket_path[108];

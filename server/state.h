@@ -15,6 +15,7 @@
 #ifndef NSL_SERVER_STATE_H
 #define NSL_SERVER_STATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@ typedef struct nsl_state {
     int dir_fd, lock_fd, registry_fd;
     uint64_t epoch;
     uint64_t token_reserved;               /* tokens up to this may be handed out */
+    pthread_mutex_t token_lock;            /* one writer of the tokens file at a time */
+    uint64_t token_on_disk;                /* the file's mark; under token_lock */
     bool token_failing, registry_failing;  /* the last write failed (logged once) */
     size_t registry_lines;                 /* records in the file, for compaction */
     uint64_t registry_syncs;               /* fsyncs of the registry, for STATS */
@@ -53,8 +56,18 @@ bool nsl_state_open(nsl_state *st, const char *dir, const char *legacy_tokens,
                     uint64_t *first_token, nsl_registered **sessions, size_t *count);
 void nsl_state_close(nsl_state *st);
 
-/* Before sending anything that may carry tokens up to last_token. */
+/* Before sending anything that may carry tokens up to last_token: when the
+ * mark does not cover them, it is written now (after a write in flight). */
 void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token);
+/* With half a block or less left: the mark to move ahead to, to be written
+ * off the loop so that no grant waits for the disk; 0: not yet. */
+uint64_t nsl_state_tokens_due(const nsl_state *st, uint64_t last_token);
+/* Makes the file's mark at least `need`, writing `mark` when it is below;
+ * from any thread, one write at a time. 0 or an errno; *now: the file's
+ * mark after it. */
+int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t *now);
+/* On the loop, once a write of `mark` ended with err (0: durable). */
+void nsl_state_tokens_written(nsl_state *st, uint64_t mark, int err);
 
 /* Appends the records and makes them durable (one fdatasync for all).
  * False, logged once per episode, when they are not durable. */

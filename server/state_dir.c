@@ -368,24 +368,53 @@ void nsl_state_unregister(nsl_state *st, uint32_t session)
 
 /* ---- tokens ------------------------------------------------------------------ */
 
-void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token)
+/* The mark moves a block ahead while half a block is still left, written
+ * by a worker thread (server.c), so that grants do not wait for the disk;
+ * only a disk slower than half a block of grants makes a send wait here. */
+uint64_t nsl_state_tokens_due(const nsl_state *st, uint64_t last_token)
 {
-    /* Move the mark while half a block is still left, so a burst of
-     * grants rarely waits for the disk. */
-    if (last_token + TOKEN_BLOCK / 2 <= st->token_reserved)
-        return;
-    uint64_t mark = last_token + TOKEN_BLOCK;
-    if (write_number(st, "tokens", mark)) {
+    return last_token + TOKEN_BLOCK / 2 > st->token_reserved ? last_token + TOKEN_BLOCK : 0;
+}
+
+int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t *now)
+{
+    int err = 0;
+    pthread_mutex_lock(&st->token_lock);
+    /* never lower: a raise that waited its turn may find a higher mark */
+    if (st->token_on_disk < need) {
+        if (write_number(st, "tokens", mark))
+            st->token_on_disk = mark;
+        else
+            err = errno ? errno : EIO;
+    }
+    *now = st->token_on_disk;
+    pthread_mutex_unlock(&st->token_lock);
+    return err;
+}
+
+void nsl_state_tokens_written(nsl_state *st, uint64_t mark, int err)
+{
+    if (!err) {
         if (st->token_failing)
             nsl_log(NSL_LOG_INFO, "the fencing-token mark in %s is saved again", st->dir);
         st->token_failing = false;
     } else if (!st->token_failing) {
         st->token_failing = true;
         nsl_log(NSL_LOG_ERROR, "cannot save the fencing-token mark in %s: %s; after a crash "
-                "tokens may repeat", st->dir, strerror(errno));
+                "tokens may repeat", st->dir, strerror(err));
     }
     /* Keep serving either way; a failing disk is logged, not retried on every grant. */
-    st->token_reserved = mark;
+    if (mark > st->token_reserved)
+        st->token_reserved = mark;
+}
+
+void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token)
+{
+    if (last_token <= st->token_reserved)
+        return;
+    uint64_t mark = last_token + TOKEN_BLOCK, now;
+    int err = nsl_state_write_tokens(st, last_token, mark, &now);
+    nsl_state_tokens_written(st, err ? mark : now, err);
 }
 
 /* The mark of an older server, kept beside its socket (<socket>.tokens). */
@@ -464,6 +493,7 @@ bool nsl_state_open(nsl_state *st, const char *dir, const char *legacy_tokens,
 {
     memset(st, 0, sizeof *st);
     st->dir_fd = st->lock_fd = st->registry_fd = -1;
+    pthread_mutex_init(&st->token_lock, NULL);
     *sessions = NULL;
     *count = 0;
     st->dir = strdup(dir);
@@ -527,7 +557,7 @@ bool nsl_state_open(nsl_state *st, const char *dir, const char *legacy_tokens,
         nsl_log(NSL_LOG_ERROR, "cannot write %s/tokens: %s", dir, strerror(errno));
         return false;
     }
-    st->token_reserved = mark + TOKEN_BLOCK;
+    st->token_reserved = st->token_on_disk = mark + TOKEN_BLOCK;
     *first_token = mark;
     if (legacy) {
         nsl_log(NSL_LOG_INFO, "took over the fencing-token mark %" PRIu64 " from %s", mark,
@@ -558,6 +588,8 @@ void nsl_state_close(nsl_state *st)
         close(st->lock_fd);
     if (st->dir_fd >= 0)
         close(st->dir_fd);
+    if (st->dir)                     /* opened: its lock was made */
+        pthread_mutex_destroy(&st->token_lock);
     free(st->dir);
     memset(st, 0, sizeof *st);
     st->dir_fd = st->lock_fd = st->registry_fd = -1;

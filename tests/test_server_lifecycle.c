@@ -146,6 +146,62 @@ static void token_mark_moves_while_serving(void **state)
     ts_finish(&t);
 }
 
+/* GRANTS simple locks of ^t, pipelined; every one granted, tokens rising. */
+static unsigned long long grant_many(tcl *c, int grants, unsigned long long last)
+{
+    static char batch[60000 * 8];
+    assert_true((size_t)grants * 8 <= sizeof batch);
+    for (int i = 0; i < grants; i++)
+        memcpy(batch + i * 8, "LOCK ^t\n", 8);
+    cl_sendn(c, batch, (size_t)grants * 8);
+    for (int i = 0; i < grants; i++) {
+        unsigned long long tok = cl_granted(cl_line(c));
+        assert_true(tok > last);
+        last = tok;
+    }
+    return last;
+}
+
+static bool log_within(const tsrv *t, const char *text, long ms)
+{
+    long deadline = ts_now_ms() + ms;
+    while (!ts_log_contains(t, text)) {
+        if (ts_now_ms() > deadline)
+            return false;
+        usleep(10000);
+    }
+    return true;
+}
+
+/* The mark is moved ahead off the loop. A write that fails there (here the
+ * file's temporary name is taken by a directory) is logged, and the
+ * server goes on granting; the next raise that succeeds says so. */
+static void token_mark_write_failure_is_told(void **state)
+{
+    (void)state;
+    tsrv t;
+    ts_start(&t);
+    char tmp[sizeof t.state + 16];
+    snprintf(tmp, sizeof tmp, "%s/tokens.new", t.state);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    tcl *c = cl_open(&t);
+    unsigned long long last = grant_many(c, 60000, 0);       /* past half the first block */
+    assert_true(log_within(&t, "cannot save the fencing-token mark", 10000));
+    assert_int_equal(rmdir(tmp), 0);
+    last = grant_many(c, 60000, last);                      /* and past the next half */
+    assert_true(log_within(&t, "is saved again", 10000));
+    /* the session still works, and so does the mark: a crash brings no token back */
+    assert_string_equal(cl_req(c, "PING"), "OK PONG");
+    kill(t.pid, SIGKILL);
+    waitpid(t.pid, NULL, 0);
+    cl_close(c);
+    ts_launch(&t);
+    c = cl_open(&t);
+    assert_true(cl_granted(cl_req(c, "LOCK +^a")) > last);
+    cl_close(c);
+    ts_finish(&t);
+}
+
 /* SIGHUP (a reload, a terminal gone) neither kills the server nor goes
  * unsaid. */
 static void sighup_is_logged_not_fatal(void **state)
@@ -385,6 +441,7 @@ int main(void)
         ts_test(sigterm_answers_waiters),
         ts_test(tokens_increase_across_restarts),
         ts_test(token_mark_moves_while_serving),
+        ts_test(token_mark_write_failure_is_told),
         ts_test(second_server_refused),
         ts_test(embedded_default_configuration),
         ts_test(bad_configuration_exits_2),
