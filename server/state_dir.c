@@ -394,18 +394,24 @@ int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t
 
 void nsl_state_tokens_written(nsl_state *st, uint64_t mark, int err)
 {
-    if (!err) {
-        if (st->token_failing)
-            nsl_log(NSL_LOG_INFO, "the fencing-token mark in %s is saved again", st->dir);
-        st->token_failing = false;
-    } else if (!st->token_failing) {
-        st->token_failing = true;
-        nsl_log(NSL_LOG_ERROR, "cannot save the fencing-token mark in %s: %s; after a crash "
-                "tokens may repeat", st->dir, strerror(err));
-    }
+    /* A worker's result may come after a later write by the loop: judge it
+     * by what the file holds now. */
+    pthread_mutex_lock(&st->token_lock);
+    uint64_t on_disk = st->token_on_disk;
+    pthread_mutex_unlock(&st->token_lock);
+    if (err && on_disk >= mark)
+        err = 0;                     /* a later write covered it */
     /* Keep serving either way; a failing disk is logged, not retried on every grant. */
     if (mark > st->token_reserved)
         st->token_reserved = mark;
+    if (err && !st->token_failing) {
+        st->token_failing = true;
+        nsl_log(NSL_LOG_ERROR, "cannot save the fencing-token mark in %s: %s; after a crash "
+                "tokens may repeat", st->dir, strerror(err));
+    } else if (!err && st->token_failing && on_disk >= st->token_reserved) {
+        st->token_failing = false;
+        nsl_log(NSL_LOG_INFO, "the fencing-token mark in %s is saved again", st->dir);
+    }
 }
 
 void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token)
@@ -493,12 +499,12 @@ bool nsl_state_open(nsl_state *st, const char *dir, const char *legacy_tokens,
 {
     memset(st, 0, sizeof *st);
     st->dir_fd = st->lock_fd = st->registry_fd = -1;
-    pthread_mutex_init(&st->token_lock, NULL);
     *sessions = NULL;
     *count = 0;
     st->dir = strdup(dir);
     if (!st->dir)
         return false;
+    pthread_mutex_init(&st->token_lock, NULL);   /* destroyed by close, as dir is set */
     struct stat sb;
     bool fresh = stat(dir, &sb) != 0 && errno == ENOENT;
     if (fresh && !make_dirs(dir)) {
