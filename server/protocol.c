@@ -202,9 +202,7 @@ static void req_lock(request *rq, size_t keyword_at)
     /* The engine may complete a queued command during this very call
      * (through `done`), so the flag is set first and cleared by whoever
      * answers. */
-    s->waiting = true;
-    s->lock_arrived_ns = s->registration_ns;   /* 0, or it waited for its registration */
-    s->registration_ns = 0;
+    s->waiting = true;               /* lock_arrived_ns: set if it waited to register */
     nsl_lock_result r;
     if (nsl_engine_execute(srv->engine, s->owner, &srv->cmd, nsl_server_now(srv), &r) == NSL_DONE) {
         s->waiting = false;
@@ -212,6 +210,7 @@ static void req_lock(request *rq, size_t keyword_at)
         lock_reply(s, &r);
     } else if (cancelled && nsl_engine_cancel(srv->engine, s->owner, nsl_server_now(srv), &r)) {
         s->waiting = false;
+        s->lock_arrived_ns = 0;
         s->cancels_hit++;
         lock_reply(s, &r);
     } else if (s->waiting && !s->lock_arrived_ns) {

@@ -93,7 +93,7 @@ void nsl_recovery_register(nsl_session *s, const char *line, size_t len)
     s->held_len = len;
     s->registering = true;
     s->waiting = true;               /* what arrives meanwhile queues behind it */
-    s->registration_ns = uv_hrtime();   /* its wait for the LOCK's grant starts now */
+    s->lock_arrived_ns = uv_hrtime();   /* its wait for the LOCK's grant starts now */
     if (srv->registering_count == srv->registering_cap) {
         srv->registering_cap = srv->registering_cap ? 2 * srv->registering_cap : 16;
         srv->registering = realloc(srv->registering, srv->registering_cap * sizeof *srv->registering);
@@ -144,7 +144,7 @@ static void forget_registering(nsl_session *s)
     free(s->held_line);
     s->held_line = NULL;
     s->registering = false;
-    s->registration_ns = 0;
+    s->lock_arrived_ns = 0;
 }
 
 /* The held LOCKs of a batch run now that it is durable (or answer ERR IO). */
@@ -168,7 +168,7 @@ static void run_batch(nsl_server *srv, nsl_reg_batch *b)
                 srv->registered_count++;
                 nsl_protocol_handle(s, line, len);
             } else {
-                s->registration_ns = 0;
+                s->lock_arrived_ns = 0;
                 if (srv->coord)
                     nsl_out_errf(s, NSL_IO, "the session cannot be registered in ZooKeeper, "
                                  "so nothing can be granted to it");

@@ -145,7 +145,7 @@ static void token_write_run(uv_work_t *w)
 {
     nsl_server *srv = w->data;
     srv->token_write_err = nsl_state_write_tokens(&srv->state, srv->token_write_mark,
-                                                  srv->token_write_mark, &srv->token_write_now);
+                                                  srv->token_write_mark);
 }
 
 static void token_write_done(uv_work_t *w, int status)
@@ -153,8 +153,7 @@ static void token_write_done(uv_work_t *w, int status)
     nsl_server *srv = w->data;
     srv->token_writing = false;
     if (status == 0)
-        nsl_state_tokens_written(&srv->state, srv->token_write_err ? srv->token_write_mark :
-                                 srv->token_write_now, srv->token_write_err);
+        nsl_state_tokens_written(&srv->state, srv->token_write_mark, srv->token_write_err);
 }
 
 /* Every send goes through here first: no token leaves the server before

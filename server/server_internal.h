@@ -137,8 +137,7 @@ struct nsl_session {
     long pid;                        /* 0: unknown */
     uint64_t accepted_ms;            /* loop time of the accept */
     uint64_t lock_arrived_ns;        /* uv_hrtime() when the LOCK being run began to wait
-                                      * (queued, or registering); 0: it did not */
-    uint64_t registration_ns;        /* uv_hrtime() when its held LOCK began to register */
+                                      * (registering, or queued); 0 while none waits */
     uint64_t last_input_ms;          /* loop time of the last bytes read */
     char client[NSL_CLIENT_NAME];
 
@@ -217,7 +216,7 @@ struct nsl_server {
     /* the fencing-token mark being moved ahead off the loop (server.c) */
     uv_work_t token_work;
     bool token_writing;
-    uint64_t token_write_mark, token_write_now;
+    uint64_t token_write_mark;
     int token_write_err;
     uv_timer_t force_timer;
     uv_timer_t watch_timer;          /* paused sessions, TCP sessions before AUTH */

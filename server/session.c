@@ -1019,7 +1019,6 @@ void nsl_session_take_over(nsl_session *s, nsl_session *old)
     s->registered = old->registered;
     s->waiting = old->waiting;
     s->lock_arrived_ns = old->lock_arrived_ns;
-    s->registration_ns = old->registration_ns;
     s->cancel_on_queue = old->cancel_on_queue;
     s->cancels_hit = old->cancels_hit;
     s->received = old->received;

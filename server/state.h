@@ -63,11 +63,9 @@ void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token);
  * off the loop so that no grant waits for the disk; 0: not yet. */
 uint64_t nsl_state_tokens_due(const nsl_state *st, uint64_t last_token);
 /* Makes the file's mark at least `need`, writing `mark` when it is below;
- * from any thread, one write at a time. 0 or an errno; *now: the file's
- * mark after it. */
-int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t *now);
-/* On the loop, once a write ended: with err, the mark it tried; else the
- * file's mark it left. */
+ * from any thread, one write at a time. 0 or an errno. */
+int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark);
+/* On the loop, once a write of `mark` ended with err (0: durable). */
 void nsl_state_tokens_written(nsl_state *st, uint64_t mark, int err);
 
 /* Appends the records and makes them durable (one fdatasync for all).

@@ -376,7 +376,7 @@ uint64_t nsl_state_tokens_due(const nsl_state *st, uint64_t last_token)
     return last_token + TOKEN_BLOCK / 2 > st->token_reserved ? last_token + TOKEN_BLOCK : 0;
 }
 
-int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t *now)
+int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark)
 {
     int err = 0;
     pthread_mutex_lock(&st->token_lock);
@@ -387,7 +387,6 @@ int nsl_state_write_tokens(nsl_state *st, uint64_t need, uint64_t mark, uint64_t
         else
             err = errno ? errno : EIO;
     }
-    *now = st->token_on_disk;
     pthread_mutex_unlock(&st->token_lock);
     return err;
 }
@@ -402,8 +401,9 @@ void nsl_state_tokens_written(nsl_state *st, uint64_t mark, int err)
     if (err && on_disk >= mark)
         err = 0;                     /* a later write covered it */
     /* Keep serving either way; a failing disk is logged, not retried on every grant. */
-    if (mark > st->token_reserved)
-        st->token_reserved = mark;
+    uint64_t reserved = err ? mark : on_disk;
+    if (reserved > st->token_reserved)
+        st->token_reserved = reserved;
     if (err && !st->token_failing) {
         st->token_failing = true;
         nsl_log(NSL_LOG_ERROR, "cannot save the fencing-token mark in %s: %s; after a crash "
@@ -418,9 +418,8 @@ void nsl_state_cover_tokens(nsl_state *st, uint64_t last_token)
 {
     if (last_token <= st->token_reserved)
         return;
-    uint64_t mark = last_token + TOKEN_BLOCK, now;
-    int err = nsl_state_write_tokens(st, last_token, mark, &now);
-    nsl_state_tokens_written(st, err ? mark : now, err);
+    uint64_t mark = last_token + TOKEN_BLOCK;
+    nsl_state_tokens_written(st, mark, nsl_state_write_tokens(st, last_token, mark));
 }
 
 /* The mark of an older server, kept beside its socket (<socket>.tokens). */

@@ -205,7 +205,7 @@ static inline void ts_launch(tsrv *t)
     }
     const char *io = getenv("NSL_TEST_IO_METHOD");
     const char *says = io && !strcmp(io, "io_uring") ? "client sockets: io_uring" :
-                       io && !strcmp(io, "auto") ? "client sockets: " : "client sockets: epoll";
+                       "client sockets: epoll";
     if (!ts_log_contains(t, says)) {
         ts_print_log(t);
         fail_msg("the server's log does not say \"%s\"", says);
